@@ -1,0 +1,3 @@
+"""coachd: real-time call coaching for Asterisk over ARI."""
+
+__version__ = "0.1.0"
