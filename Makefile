@@ -1,0 +1,46 @@
+# `make test` is the one test command (README, .ci/run): lint, types, unit
+# tests and the integration tests against the sandbox Asterisk, MariaDB and
+# Mosquitto, which it brings up first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: test check lint typecheck pytest venv tools services sandbox sandbox-down sandbox-status clean
+
+test: venv services sandbox lint typecheck pytest
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | tools
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+tools:
+	scripts/ensure-tools
+
+services:
+	scripts/ensure-services
+
+sandbox: tools
+	scripts/sandbox up
+
+sandbox-down:
+	scripts/sandbox down
+
+sandbox-status:
+	scripts/sandbox status
+
+lint: venv
+	$(VENV)/bin/ruff check coachd tests
+	$(VENV)/bin/ruff format --check coachd tests
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,82 @@
+"""The composition root: builds every part from the configuration and runs them.
+
+Every long-running loop is a named task in one TaskGroup. SIGTERM and SIGINT
+only set an event; shutdown then runs in a fixed order: stop taking sessions,
+end the running ones (bounded), stop the event stream, close the ARI client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+
+from coachd.ari.client import AriClient
+from coachd.ari.events import EventStream
+from coachd.authorize import ConfigAuthorizer, EndpointResolver
+from coachd.config import Config
+from coachd.core.registry import Registry
+from coachd.core.session import Options
+from coachd.engine import Engine, LogSink
+
+log = structlog.get_logger(__name__)
+
+SHUTDOWN_TIMEOUT = 5.0
+
+
+async def serve(config: Config, stop: asyncio.Event) -> None:
+    async with AriClient(
+        url=config.ari.url,
+        username=config.ari.username,
+        password=config.ari.password,
+        timeout=config.ari.request_timeout,
+    ) as ari:
+        registry = Registry(
+            options=Options(
+                keymap=config.policy.keymap,
+                beep_supervisor=config.policy.beep_supervisor,
+                end_tone=config.policy.end_tone,
+            ),
+            single_talker=config.policy.single_talker,
+        )
+        authorizer = ConfigAuthorizer(
+            config, EndpointResolver(ari, config.ari.endpoint_technologies)
+        )
+        engine = Engine(
+            ari=ari, app=config.ari.app, registry=registry, authorizer=authorizer, sink=LogSink()
+        )
+        stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
+
+        async with asyncio.TaskGroup() as tg:
+            events = tg.create_task(
+                stream.run(engine.on_ari_event, on_connect=engine.reconcile), name="ari-events"
+            )
+            ready = tg.create_task(stream.connected.wait(), name="ari-ready")
+            await asyncio.wait(
+                {ready, tg.create_task(stop.wait(), name="stop")},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if stream.connected.is_set():
+                log.info("coachd_ready", app=config.ari.app, instance=config.instance)
+            await stop.wait()
+            log.info("coachd_stopping")
+            await engine.shutdown(SHUTDOWN_TIMEOUT)
+            events.cancel()
+            ready.cancel()
+    log.info("coachd_stopped")
+
+
+async def run(config: Config) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await serve(config, stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+    return 0

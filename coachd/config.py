@@ -1,0 +1,288 @@
+"""Typed coachd configuration.
+
+Sources, lowest precedence first: the TOML file, systemd credentials (files
+named ``<section>.<key>`` in ``$CREDENTIALS_DIRECTORY``), then environment
+variables ``COACHD_<SECTION>__<KEY>`` / ``COACHD_INSTANCE``.
+
+The schema is the dataclasses below: each field's type hint drives type
+checking and string parsing, and its optional metadata carries a
+validator (``check``) and a redactor (``redact``) from
+:mod:`coachd.config_checks`.
+"""
+
+import os
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from coachd import config_checks as chk
+from coachd.config_sources import Override, credential_overrides, environment_overrides
+from coachd.config_types import coerce, from_text
+from coachd.errors import ConfigError
+
+Mode = Literal["monitor", "whisper", "private_whisper", "barge"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+Keymap = Literal["chanspy", "vicidial"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "json", "console"]
+
+
+def _field(
+    default: Any = MISSING,
+    *,
+    check: Callable[[Any], None] | None = None,
+    redact: Callable[[Any], object] | None = None,
+) -> Any:
+    return field(default=default, metadata={"check": check, "redact": redact})
+
+
+@dataclass(frozen=True, slots=True)
+class AriConfig:
+    url: str = _field(check=chk.http_url, redact=chk.mask_url)
+    username: str = _field(check=chk.nonempty)
+    password: str = _field(check=chk.nonempty, redact=chk.mask)
+    app: str = _field("coachd", check=chk.app_name)
+    endpoint_technologies: tuple[str, ...] = _field(("PJSIP",), check=chk.technologies)
+    connect_timeout: float = _field(5.0, check=chk.positive)
+    request_timeout: float = _field(5.0, check=chk.positive)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    url: str | None = _field(None, check=chk.mqtt_url, redact=chk.mask_url)
+    topic_prefix: str = _field("coachd", check=chk.topic_prefix)
+    username: str | None = _field(None, check=chk.nonempty)
+    password: str | None = _field(None, redact=chk.mask)
+    client_id: str | None = _field(None, check=chk.nonempty)
+    queue_size: int = _field(10000, check=chk.positive)
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str | None = _field(None, check=chk.database_url, redact=chk.mask_url)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen: str | None = _field(None, check=chk.listen)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """``(host, port)`` to bind, or ``None`` when the HTTP server is off."""
+        return None if self.listen is None else chk.split_listen(self.listen)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    beep_supervisor: bool = False
+    notify_agent: bool = False
+    single_talker: bool = True
+    keymap: Keymap = "chanspy"
+    min_user_level: int = _field(7, check=chk.non_negative)
+    end_tone: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: LogLevel = "info"
+    format: LogFormat = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorConfig:
+    user: str = _field(check=chk.nonempty)
+    endpoints: tuple[str, ...] = _field(check=chk.endpoints)
+    user_level: int = _field(check=chk.non_negative)
+    modes: tuple[Mode, ...] = _field(MODES, check=chk.modes)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    instance: str
+    ari: AriConfig
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    supervisors: tuple[SupervisorConfig, ...] = ()
+
+    def supervisor_for_endpoint(self, endpoint: str) -> SupervisorConfig | None:
+        """The supervisor owning ``endpoint`` ("TECH/resource", case-sensitive)."""
+        for supervisor in self.supervisors:
+            if endpoint in supervisor.endpoints:
+                return supervisor
+        return None
+
+    def redacted(self) -> dict[str, object]:
+        """The effective configuration as plain data, secrets masked."""
+        result: dict[str, object] = {"instance": self.instance}
+        for name in SECTIONS:
+            result[name] = _redact(getattr(self, name))
+        result["supervisors"] = [_redact(s) for s in self.supervisors]
+        return result
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "ari": AriConfig,
+    "mqtt": MqttConfig,
+    "database": DatabaseConfig,
+    "http": HttpConfig,
+    "policy": PolicyConfig,
+    "logging": LoggingConfig,
+}
+_TOP_LEVEL = frozenset({"instance", "supervisors", *SECTIONS})
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read ``path`` (TOML; ``None`` = no file), apply overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, environ)
+
+
+def parse_config(data: Mapping[str, object], environ: Mapping[str, str]) -> Config:
+    """Validate already-parsed TOML ``data`` plus overrides from ``environ``."""
+    for key in data:
+        if key not in _TOP_LEVEL:
+            raise ConfigError("unknown key", key=key)
+    overrides = _overrides(environ)
+    instance = _instance(data, overrides.get("instance"))
+    sections = {
+        name: _build(cls, name, _table(data.get(name, {}), name), overrides)
+        for name, cls in SECTIONS.items()
+    }
+    supervisors = _supervisors(data.get("supervisors", []))
+    return Config(instance=instance, supervisors=supervisors, **sections)
+
+
+def _overrides(environ: Mapping[str, str]) -> dict[str, Override]:
+    result: dict[str, Override] = {}
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+    if directory:
+        for dotted, override in credential_overrides(Path(directory)).items():
+            # The credentials directory may hold other credentials; only
+            # names in our sections are ours.
+            if dotted == "instance" or dotted.partition(".")[0] in SECTIONS:
+                result[dotted] = _known(dotted, override)
+    for dotted, override in environment_overrides(environ).items():
+        result[dotted] = _known(dotted, override)
+    return result
+
+
+def _known(dotted: str, override: Override) -> Override:
+    section, _, key = dotted.partition(".")
+    if dotted == "instance":
+        return override
+    if section == "supervisors":
+        raise ConfigError(f"cannot be set from the {override.source}", key=dotted)
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown section {section!r} ({override.source})", key=dotted)
+    if key not in _field_map(SECTIONS[section]):
+        raise ConfigError(f"unknown key ({override.source})", key=dotted)
+    return override
+
+
+def _field_map(cls: type[Any]) -> dict[str, tuple[Field[Any], Any]]:
+    hints = get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in fields(cls)}
+
+
+def _table(value: object, key: str) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise ConfigError("expected a table", key=key)
+    return value
+
+
+def _build(
+    cls: type[Any], prefix: str, table: Mapping[str, object], overrides: Mapping[str, Override]
+) -> Any:
+    spec = _field_map(cls)
+    for key in table:
+        if key not in spec:
+            raise ConfigError("unknown key", key=f"{prefix}.{key}")
+    values: dict[str, Any] = {}
+    for name, (fld, hint) in spec.items():
+        dotted = f"{prefix}.{name}"
+        override = overrides.get(dotted)
+        if override is not None or name in table:
+            values[name] = _value(table.get(name), override, fld, hint, dotted)
+        elif fld.default is MISSING:
+            raise ConfigError("required key missing", key=dotted)
+    return cls(**values)
+
+
+def _value(raw: object, src: Override | None, fld: Field[Any], hint: Any, dotted: str) -> Any:
+    """Parse (if from an override), type-check and validate one value."""
+    try:
+        if src is not None:
+            raw = from_text(src.text, hint, dotted)
+        value = coerce(raw, hint, dotted)
+        check = fld.metadata.get("check")
+        if check is not None and value is not None:
+            check(value)
+    except (ConfigError, ValueError) as exc:
+        message = exc.message if isinstance(exc, ConfigError) else str(exc)
+        key = exc.key if isinstance(exc, ConfigError) else dotted
+        suffix = f" ({src.source})" if src is not None else ""
+        raise ConfigError(message + suffix, key=key) from None
+    return value
+
+
+def _instance(data: Mapping[str, object], override: Override | None) -> str:
+    raw = override.text if override is not None else data.get("instance", socket.gethostname())
+    value: str = coerce(raw, str, "instance")
+    if not value.strip():
+        suffix = f" ({override.source})" if override is not None else ""
+        raise ConfigError("must not be empty" + suffix, key="instance")
+    return value
+
+
+def _supervisors(raw: object) -> tuple[SupervisorConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("expected an array of tables ([[supervisors]])", key="supervisors")
+    supervisors = tuple(
+        _build(SupervisorConfig, f"supervisors[{i}]", _table(t, f"supervisors[{i}]"), {})
+        for i, t in enumerate(raw)
+    )
+    users: set[str] = set()
+    owners: dict[str, str] = {}
+    for i, sup in enumerate(supervisors):
+        if sup.user in users:
+            raise ConfigError(f"duplicate supervisor {sup.user!r}", key=f"supervisors[{i}].user")
+        users.add(sup.user)
+        for j, endpoint in enumerate(sup.endpoints):
+            if endpoint in owners:
+                raise ConfigError(
+                    f"endpoint {endpoint!r} already belongs to supervisor {owners[endpoint]!r}",
+                    key=f"supervisors[{i}].endpoints[{j}]",
+                )
+            owners[endpoint] = sup.user
+    return supervisors
+
+
+def _redact(section: object) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for name, (fld, _hint) in _field_map(type(section)).items():
+        value = getattr(section, name)
+        redact = fld.metadata.get("redact")
+        if value is not None and redact is not None:
+            value = redact(value)
+        result[name] = list(value) if isinstance(value, tuple) else value
+    return result

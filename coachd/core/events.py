@@ -1,0 +1,93 @@
+"""What happens to a session: the inputs of the state machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from coachd.core.modes import Mode
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorArrived:
+    """The supervisor's channel entered coachd's Stasis application."""
+
+    channel: str
+    endpoint: str
+    agent: str
+    mode: Mode
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    supervisor: str
+    modes: frozenset[Mode]
+    agent_channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStarted:
+    """A channel the session created entered Stasis (it can now be bridged, muted)."""
+
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGone:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    channel: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModeRequested:
+    mode: Mode
+    source: str = "dtmf"
+    blocked_by: str | None = None
+    """Set by the registry when another session already talks to this agent."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndRequested:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished:
+    playback: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailed:
+    command: object
+    status: int
+    message: str = field(default="")
+
+
+SessionEvent = (
+    SupervisorArrived
+    | Authorized
+    | Refused
+    | ChannelStarted
+    | ChannelGone
+    | DtmfReceived
+    | ModeRequested
+    | EndRequested
+    | PlaybackFinished
+    | TimerFired
+    | CommandFailed
+)

@@ -1,0 +1,237 @@
+"""Carries out what sessions decide: ARI events in, ARI calls out.
+
+Each session runs in its own task with an inbox, so a slow ARI call for one
+session never delays another, and a session's commands run strictly in the
+order the state machine returned them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import structlog
+
+from coachd.ari.client import AriClient
+from coachd.ari.errors import AriError, AriNotFound
+from coachd.ari.translate import endpoint_of, translate
+from coachd.authorize import Authorizer
+from coachd.core import commands as c
+from coachd.core import events as e
+from coachd.core.modes import Mode, parse_mode
+from coachd.core.registry import PREFIX, Registry
+from coachd.core.session import Session
+
+log = structlog.get_logger(__name__)
+
+
+class EventSink(Protocol):
+    async def publish(self, session: Session, event: c.Publish) -> None: ...
+
+
+class LogSink:
+    async def publish(self, session: Session, event: c.Publish) -> None:
+        log.info("session_event", event_type=event.type, seq=event.seq, **event.data)
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        ari: AriClient,
+        app: str,
+        registry: Registry,
+        authorizer: Authorizer,
+        sink: EventSink,
+    ) -> None:
+        self.ari = ari
+        self.app = app
+        self.registry = registry
+        self.authorizer = authorizer
+        self.sink = sink
+        self._inboxes: dict[str, asyncio.Queue[e.SessionEvent]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self.accepting = True
+
+    # --- events from Asterisk ---------------------------------------------
+
+    async def on_ari_event(self, event: Mapping[str, Any]) -> None:
+        if event.get("type") == "StasisStart":
+            channel = event.get("channel") or {}
+            cid = str(channel.get("id", ""))
+            if cid and not cid.startswith(PREFIX) and self.registry.for_object(cid) is None:
+                await self._supervisor_arrived(channel, [str(a) for a in event.get("args", [])])
+                return
+        routed = translate(event)
+        if routed is None:
+            return
+        session = self.registry.for_object(routed.object_id)
+        if session is None:
+            if isinstance(routed.event, e.ChannelStarted) and routed.object_id.startswith(PREFIX):
+                # A leftover of a session that no longer exists.
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(routed.object_id)
+            return
+        self.deliver(session, routed.event)
+
+    def deliver(self, session: Session, event: e.SessionEvent) -> None:
+        inbox = self._inboxes.get(session.id)
+        if inbox is not None:
+            inbox.put_nowait(event)
+
+    async def _supervisor_arrived(self, channel: Mapping[str, Any], args: list[str]) -> None:
+        cid = str(channel["id"])
+        endpoint = endpoint_of(str(channel.get("name", "")))
+        mode = parse_mode(args[0]) if args else None
+        agent = args[1] if len(args) > 1 else ""
+        session = self.registry.open(
+            channel=cid, endpoint=endpoint, agent=agent, mode=mode or Mode.MONITOR
+        )
+        inbox: asyncio.Queue[e.SessionEvent] = asyncio.Queue()
+        self._inboxes[session.id] = inbox
+        first: list[c.Command] = session.start()
+        if mode is None or not agent or not self.accepting:
+            reason = "bad_request" if self.accepting else "shutting_down"
+            first = [c.Answer(cid), *session.handle(e.Refused(reason, "arguments: " + repr(args)))]
+        task = asyncio.create_task(self._run(session, inbox, first), name="session-" + session.id)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- one session --------------------------------------------------------
+
+    async def _run(
+        self, session: Session, inbox: asyncio.Queue[e.SessionEvent], first: list[c.Command]
+    ) -> None:
+        structlog.contextvars.bind_contextvars(
+            session_id=session.id, agent=session.agent, endpoint=session.endpoint
+        )
+        log.info("session_opened", requested_mode=session.requested_mode.value)
+        try:
+            finished = await self._execute(session, first)
+            while not finished:
+                event = await inbox.get()
+                if isinstance(event, e.DtmfReceived):
+                    mode = session.mode_for_digit(event.digit)
+                    if mode is not None and event.channel == session.supervisor_channel:
+                        event = self.registry.mode_request(session, mode, "dtmf")
+                finished = await self._execute(session, session.handle(event))
+        finally:
+            for key in [k for k in self._timers if k[0] == session.id]:
+                self._timers.pop(key).cancel()
+            self._inboxes.pop(session.id, None)
+            self.registry.close(session)
+            log.info("session_closed", reason=session.end_reason)
+
+    async def _execute(self, session: Session, commands: list[c.Command]) -> bool:
+        """Run commands in order; feeds results back. True once the session finished."""
+        queue = deque(commands)
+        while queue:
+            cmd = queue.popleft()
+            if isinstance(cmd, c.Finished):
+                return True
+            try:
+                follow_up = await self._do(session, cmd)
+            except AriError as exc:
+                log.warning(
+                    "ari_command_failed",
+                    command=type(cmd).__name__,
+                    status=exc.status,
+                    message=exc.message,
+                )
+                # What followed depended on this command: decide afresh.
+                queue = deque(session.handle(e.CommandFailed(cmd, exc.status, exc.message)))
+                continue
+            if follow_up is not None:
+                queue.extend(session.handle(follow_up))
+        return False
+
+    async def _do(self, session: Session, cmd: c.Command) -> e.SessionEvent | None:
+        ari = self.ari
+        match cmd:
+            case c.Answer(channel):
+                await ari.answer(channel)
+            case c.Authorize(endpoint, agent, mode):
+                result = await self.authorizer.authorize(endpoint, agent, mode)
+                if isinstance(result, e.Authorized):
+                    session.agent_channel = result.agent_channel
+                    check = self.registry.mode_request(session, mode, "dial")
+                    if check.blocked_by is not None:
+                        return e.Refused("another_supervisor_talking", check.blocked_by)
+                    structlog.contextvars.bind_contextvars(supervisor=result.supervisor)
+                return result
+            case c.CreateBridge(bridge):
+                await ari.create_bridge(bridge, name=bridge)
+            case c.CreateSnoop(snoop, target, spy, whisper):
+                await ari.snoop(target, app=self.app, snoop_id=snoop, spy=spy, whisper=whisper)
+            case c.Mute(channel, direction):
+                await ari.mute(channel, direction)
+            case c.Unmute(channel, direction):
+                await ari.unmute(channel, direction)
+            case c.AddToBridge(bridge, channels):
+                await ari.add_channels(bridge, list(channels))
+            case c.Play(channel, media, playback):
+                await ari.play_on_channel(channel, media, playback)
+            case c.SetVolume(channel, level):
+                await ari.set_variable(channel, "VOLUME(TX)", str(level))
+            case c.Hangup(channel):
+                with contextlib.suppress(AriNotFound):
+                    await ari.hangup(channel)
+            case c.DestroyBridge(bridge):
+                with contextlib.suppress(AriNotFound):
+                    await ari.destroy_bridge(bridge)
+            case c.StartTimer(name, seconds):
+                loop = asyncio.get_running_loop()
+                self._timers[(session.id, name)] = loop.call_later(
+                    seconds, self.deliver, session, e.TimerFired(name)
+                )
+            case c.CancelTimer(name):
+                handle = self._timers.pop((session.id, name), None)
+                if handle is not None:
+                    handle.cancel()
+            case c.Publish():
+                log.info("session_event", event_type=cmd.type, seq=cmd.seq)
+                await self.sink.publish(session, cmd)
+            case _:
+                raise AssertionError(f"unknown command {cmd!r}")
+        return None
+
+    # --- whole-engine operations --------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Remove coachd objects in Asterisk that no live session owns.
+
+        Runs on every (re)connect of the event stream: after a crash or restart
+        nothing coachd made may keep whispering into an agent's ear.
+        """
+        started = time.monotonic()
+        removed = 0
+        for channel in await self.ari.list_channels():
+            if channel.id.startswith(PREFIX) and self.registry.for_object(channel.id) is None:
+                with contextlib.suppress(AriNotFound):
+                    await self.ari.hangup(channel.id)
+                removed += 1
+        for bridge in await self.ari.list_bridges():
+            if bridge.id.startswith(PREFIX) and self.registry.for_object(bridge.id) is None:
+                with contextlib.suppress(AriNotFound):
+                    await self.ari.destroy_bridge(bridge.id)
+                removed += 1
+        log.info(
+            "reconciled",
+            removed=removed,
+            elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop taking sessions, end the running ones, wait for them (bounded)."""
+        self.accepting = False
+        for session in list(self.registry.sessions.values()):
+            self.deliver(session, e.EndRequested("shutdown"))
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
