@@ -116,6 +116,7 @@ class Engine:
             while not finished:
                 event = await inbox.get()
                 if isinstance(event, e.DtmfReceived):
+                    log.debug("dtmf_received", digit=event.digit)
                     mode = session.mode_for_digit(event.digit)
                     if mode is not None and event.channel == session.supervisor_channel:
                         event = self.registry.mode_request(session, mode, "dtmf")
@@ -194,7 +195,6 @@ class Engine:
                 if handle is not None:
                     handle.cancel()
             case c.Publish():
-                log.info("session_event", event_type=cmd.type, seq=cmd.seq)
                 await self.sink.publish(session, cmd)
             case _:
                 raise AssertionError(f"unknown command {cmd!r}")

@@ -396,11 +396,19 @@ class Session:
         Fresh snoops start unmuted, which is what ``self.muted`` assumes for a
         path it has not seen.
         """
+        talking = routing.agent or routing.caller
         want: dict[tuple[str, c.MuteDirection], bool] = {
+            # Silent at the source when the supervisor talks to nobody: a second
+            # barrier behind the snoops' own mutes (a frame of the supervisor was
+            # seen to slip through a freshly muted snoop after a DTMF digit).
+            (self.supervisor_channel, "in"): not talking,
             (self.ids.ear_snoop, "in"): not routing.ear,
             (self.ids.ear_snoop, "out"): not routing.agent,
         }
         if Mode.BARGE in self.granted:
+            # Two barriers on the way to the caller: the mic snoop's output and
+            # the caller snoop's input.
+            want[(self.ids.mic_snoop, "in")] = not routing.caller
             want[(self.ids.caller_snoop, "out")] = not routing.caller
         closing: list[c.Command] = []
         opening: list[c.Command] = []

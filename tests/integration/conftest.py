@@ -6,12 +6,14 @@ These tests never skip: when the sandbox is not running they fail and say so.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from coachd.ari.client import AriClient
 from coachd.ari.errors import AriError
+from tests.sandbox.daemon import Daemon
 from tests.sandbox.phones import HARNESS_PASSWORD, HARNESS_USER, PBX_ARI_URL, Phones
 
 
@@ -29,3 +31,30 @@ async def pbx() -> AsyncIterator[AriClient]:
 async def phones(pbx: AriClient) -> AsyncIterator[Phones]:
     async with Phones.connect() as p:
         yield p
+
+
+@pytest.fixture(scope="module")
+def coachd() -> Iterator[Daemon]:
+    """coachd running against the sandbox PBX with sandbox/coachd.toml."""
+    daemon = Daemon()
+    daemon.start()
+    yield daemon
+    assert daemon.stop() == 0, daemon.tail()
+    errors = daemon.errors()
+    assert not errors, errors
+
+
+async def coachd_leftovers(pbx: AriClient) -> list[str]:
+    channels = [c.id for c in await pbx.list_channels() if c.id.startswith("coachd-")]
+    bridges = [b.id for b in await pbx.list_bridges() if b.id.startswith("coachd-")]
+    return channels + bridges
+
+
+async def wait_no_leftovers(pbx: AriClient, within: float) -> list[str]:
+    """What coachd still holds in Asterisk after ``within`` seconds (empty is good)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        left = await coachd_leftovers(pbx)
+        if not left or asyncio.get_running_loop().time() > deadline:
+            return left
+        await asyncio.sleep(0.05)

@@ -1,0 +1,174 @@
+"""Coaching on real PJSIP calls, proven with audio: each party sends its own tone
+and what each party hears is analysed per 20 ms frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from datetime import datetime
+
+import pytest
+
+from coachd.ari.client import AriClient
+from tests.integration.conftest import wait_no_leftovers
+from tests.sandbox.callcenter import (
+    EXPECTED,
+    check_routing,
+    connect_call,
+    settle,
+    supervisor_dials,
+)
+from tests.sandbox.daemon import ARTIFACTS, Daemon
+from tests.sandbox.phones import Phones
+
+CODES = {"monitor": "*222", "whisper": "*223", "barge": "*224", "private_whisper": "*225"}
+
+
+@pytest.mark.parametrize("mode", list(CODES))
+async def test_each_feature_code_starts_a_session_with_chanspy_routing(
+    mode: str, phones: Phones, pbx: AriClient, coachd: Daemon
+) -> None:
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2001", CODES[mode] + "1042")
+    sup = dialled.party
+
+    started = await coachd.wait_event("session_started", where=lambda r: r["mode"] == mode)
+    assert started["supervisor"] == "sup1"
+    assert started["agent"] == "1042"
+    t = await settle(call, sup, mode, after=dialled.answered_at)
+    problems = await check_routing(call, sup, mode, t + 0.1, t + 1.1)
+    assert not problems, problems
+
+    await sup.leg.hangup()
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+    ended = await coachd.wait_event(
+        "session_ended", where=lambda r: r["session_id"] == started["session_id"]
+    )
+    assert ended["reason"] == "supervisor_hangup"
+
+
+async def test_whisper_reaches_the_agent_and_never_the_caller(
+    phones: Phones, pbx: AriClient, coachd: Daemon
+) -> None:
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2001", "*2231042")
+    sup = dialled.party
+    t = await settle(call, sup, "whisper", after=dialled.answered_at)
+    await asyncio.sleep(3.0)
+    # From the moment the supervisor's call was answered, not one frame at the caller.
+    assert call.caller.ear.capture.count_with("supervisor", dialled.answered_at) == 0
+    assert call.agent.ear.capture.fraction_with("supervisor", t + 0.1, t + 3.0) > 0.95
+    await sup.leg.hangup()
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+
+
+def _target_observed(mode_before: str, mode_after: str) -> list[tuple[str, str, bool]]:
+    """The paths whose change shows that a switch took effect."""
+    before, after = EXPECTED[mode_before], EXPECTED[mode_after]
+    return [
+        (lis, spk, after[(lis, spk)])
+        for (lis, spk) in after
+        if before[(lis, spk)] != after[(lis, spk)]
+    ]
+
+
+async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
+    phones: Phones, pbx: AriClient, coachd: Daemon
+) -> None:
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2001", "*2221042")
+    sup = dialled.party
+    ears = call.ears(sup)
+    started = await coachd.wait_event(
+        "session_started", where=lambda r: r["endpoint"] == "PJSIP/2001"
+    )
+    session_id = started["session_id"]
+    t = await settle(call, sup, "monitor", after=dialled.answered_at)
+    digits = {"monitor": "4", "whisper": "5", "barge": "6"}
+    order = ["whisper", "barge", "monitor", "barge", "whisper", "monitor"]
+    timeline: list[tuple[float, str]] = [(t, "monitor")]
+    sent_times: list[tuple[float, str]] = []
+    latencies: list[float] = []
+    current = "monitor"
+    for i in range(50):
+        target = order[i % len(order)]
+        if target == current:
+            continue
+        sent = time.monotonic()
+        sent_times.append((sent, target))
+        await sup.leg.dtmf(digits[target])
+        observed = sent
+        for listener, speaker, heard in _target_observed(current, target):
+            ear = ears[listener]
+            if heard:
+                seen = await ear.wait_for(speaker, 3.0, after=sent)
+            else:
+                seen = await ear.wait_without(speaker, 3.0, after=sent, consecutive=3)
+            observed = max(observed, seen)
+        latencies.append(observed - sent)
+        timeline.append((observed, target))
+        current = target
+        await asyncio.sleep(0.15)
+    end = time.monotonic()
+
+    # Between a digit and the moment its effect is heard, either mode's routing may
+    # hold; outside those windows exactly the current mode's routing must.
+    leaks_at_caller = 0
+    at_agent_in_monitor = 0
+    where: list[str] = []
+    steady = [
+        (observed, sent_next, mode)
+        for (observed, mode), (sent_next, _) in zip(timeline, [*sent_times, (end, "")], strict=True)
+    ]
+    for t0, t1, mode in steady:
+        if mode != "barge":
+            leaks_at_caller += call.caller.ear.capture.count_with("supervisor", t0, t1)
+        if mode == "monitor":
+            n = call.agent.ear.capture.count_with("supervisor", t0, t1)
+            if n:
+                where.append(call.agent.ear.capture.describe(t0 - 0.3, t1, origin=t0))
+            at_agent_in_monitor += n
+    worst_gap = sup.ear.capture.longest_gap("caller", timeline[0][0], end)
+    report = {
+        "switches": len(latencies),
+        "leak_frames_at_caller": leaks_at_caller,
+        "supervisor_frames_at_agent_in_monitor": at_agent_in_monitor,
+        "worst_gap_frames_at_supervisor": worst_gap,
+        "dtmf_send_to_audible_ms_median": round(statistics.median(latencies) * 1000, 1),
+        "dtmf_send_to_audible_ms_p99": round(
+            sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000, 1
+        ),
+        "dtmf_send_to_audible_ms_max": round(max(latencies) * 1000, 1),
+        "caller_heard_agent_longest_gap_frames": call.caller.ear.capture.longest_gap(
+            "agent", t, end
+        ),
+        "agent_heard_caller_longest_gap_frames": call.agent.ear.capture.longest_gap(
+            "caller", t, end
+        ),
+    }
+    # Asterisk reports a digit when it ends: split the time at coachd's receipt of it.
+    wall = time.time() - time.monotonic()
+    received = [
+        datetime.fromisoformat(r["timestamp"]).timestamp() - wall
+        for r in coachd.records()
+        if r.get("event") == "dtmf_received" and r.get("session_id") == session_id
+    ]
+    if len(received) == len(latencies):
+        after_digit = [obs - got for (obs, _), got in zip(timeline[1:], received, strict=True)]
+        report["digit_end_to_audible_ms_median"] = round(statistics.median(after_digit) * 1000, 1)
+        report["digit_end_to_audible_ms_max"] = round(max(after_digit) * 1000, 1)
+    report["where"] = where
+    (ARTIFACTS / "dtmf-switches.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    assert len(latencies) >= 50 - 50 // len(order)
+    assert leaks_at_caller == 0, report
+    assert at_agent_in_monitor == 0, report
+    assert worst_gap <= 2, report
+    # The call itself never breaks up while the supervisor switches.
+    assert report["caller_heard_agent_longest_gap_frames"] <= 2, report
+    assert report["agent_heard_caller_longest_gap_frames"] <= 2, report
+
+    await sup.leg.hangup()
+    assert await wait_no_leftovers(pbx, within=1.0) == []

@@ -1,0 +1,110 @@
+"""coachd itself, run as users run it (``coachd run --config ...``) against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+SANDBOX_CONFIG = REPO / "sandbox" / "coachd.toml"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+class Daemon:
+    def __init__(
+        self, config: Path = SANDBOX_CONFIG, env: Mapping[str, str] | None = None, name: str = ""
+    ) -> None:
+        self.config = config
+        self.env = dict(env or {})
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"coachd{('-' + name) if name else ''}-{os.getpid()}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._offset = 0
+
+    def start(self, timeout: float = 15.0) -> None:
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "coachd", "run", "--config", str(self.config)],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(r.get("event") == "coachd_ready" for r in self.records()):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"coachd exited with {self.proc.returncode}:\n{self.tail()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"coachd not ready within {timeout} s:\n{self.tail()}")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("coachd did not stop on SIGTERM") from None
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def records(self) -> list[dict[str, Any]]:
+        """This run's JSON log lines."""
+        out: list[dict[str, Any]] = []
+        with self.log_path.open("rb") as f:
+            f.seek(self._offset)
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out
+
+    def tail(self, n: int = 30) -> str:
+        with self.log_path.open("rb") as f:
+            f.seek(self._offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+    def session_events(self, **match: object) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.records()
+            if r.get("event") == "session_event" and all(r.get(k) == v for k, v in match.items())
+        ]
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r.get("level") in ("error", "critical")]
+
+    async def wait_event(
+        self,
+        event_type: str,
+        *,
+        timeout: float = 5.0,
+        where: Callable[[dict[str, Any]], bool] = lambda r: True,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for r in self.session_events(event_type=event_type):
+                if where(r):
+                    return r
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {event_type} event within {timeout} s:\n{self.tail()}")
+            await asyncio.sleep(0.02)
