@@ -177,6 +177,9 @@ class Engine:
                 await ari.add_channels(bridge, list(channels))
             case c.Play(channel, media, playback):
                 await ari.play_on_channel(channel, media, playback)
+            case c.StopPlayback(playback):
+                with contextlib.suppress(AriNotFound):
+                    await ari.stop_playback(playback)
             case c.SetVolume(channel, level):
                 await ari.set_variable(channel, "VOLUME(TX)", str(level))
             case c.Hangup(channel):

@@ -68,6 +68,11 @@ class Play:
 
 
 @dataclass(frozen=True, slots=True)
+class StopPlayback:
+    playback: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetVolume:
     channel: str
     level: int
@@ -119,6 +124,7 @@ Command = (
     | Unmute
     | AddToBridge
     | Play
+    | StopPlayback
     | SetVolume
     | Hangup
     | DestroyBridge

@@ -50,11 +50,15 @@ REFUSAL_MEDIA = MappingProxyType(
         "error": "sound:cannot-complete-as-dialed",
     }
 )
-ERROR_MEDIA = "sound:beeperr"
+ERROR_TONE_MEDIA = "tone:!620/120,!0/60,!620/120"
+ERROR_TONE_SECONDS = 0.3
+"""Short, because while it plays the supervisor does not hear the call."""
 BEEP_MEDIA = "sound:beep"
 END_TONE_MEDIA = "tone:!480/200,!0/100,!480/200"
+END_TONE_SECONDS = 0.55
+"""ARI tone playbacks never finish by themselves: hang up after the tone's length."""
 PLAYBACK_GRACE = 10.0
-"""Seconds to wait for a refusal message or end tone before hanging up anyway."""
+"""Seconds to wait for a refusal message to finish before hanging up anyway."""
 
 
 class State(enum.Enum):
@@ -243,7 +247,7 @@ class Session:
                 "not_permitted" if ev.mode not in self.granted else "another_supervisor_talking"
             )
             return [
-                self._play(ERROR_MEDIA),
+                *self._play_tone(ERROR_TONE_MEDIA, ERROR_TONE_SECONDS),
                 self._publish(
                     "mode_refused", requested=ev.mode.value, reason=reason, source=ev.source
                 ),
@@ -290,7 +294,7 @@ class Session:
         if isinstance(cmd, (c.Mute, c.Unmute, c.AddToBridge)) and ev.status == 404:
             # A snoop vanished under us: the agent's call is over.
             return self._end("agent_hangup", tone=self.options.end_tone)
-        if isinstance(cmd, (c.Play, c.SetVolume)):
+        if isinstance(cmd, (c.Play, c.StopPlayback, c.SetVolume)):
             return []
         if isinstance(cmd, c.Answer):
             return self._end("supervisor_hangup", tone=False, supervisor_gone=True)
@@ -323,7 +327,7 @@ class Session:
             cmds.append(c.Finished(reason))
         elif tone:
             self.state = State.ENDING
-            cmds += self._play_then_hangup(END_TONE_MEDIA)
+            cmds += self._play_then_hangup(END_TONE_MEDIA, END_TONE_SECONDS)
         else:
             self.state = State.ENDED
             cmds += [c.Hangup(self.supervisor_channel), c.Finished(reason)]
@@ -337,10 +341,11 @@ class Session:
         self.bridges.clear()
         return cmds
 
-    def _play_then_hangup(self, media: str) -> list[c.Command]:
+    def _play_then_hangup(self, media: str, seconds: float = PLAYBACK_GRACE) -> list[c.Command]:
+        """Play to the supervisor, then hang up: when it finishes, or after ``seconds``."""
         play = self._play(media)
         self.waiting_playback = play.playback
-        return [play, c.StartTimer("hangup", PLAYBACK_GRACE)]
+        return [play, c.StartTimer("hangup", seconds)]
 
     def _on_playback_finished(self, ev: e.PlaybackFinished) -> list[c.Command]:
         if ev.playback != self.waiting_playback:
@@ -352,6 +357,11 @@ class Session:
             return []
         return self._finish_after_playback()
 
+    def _on_timer_active(self, ev: e.TimerFired) -> list[c.Command]:
+        if ev.name.startswith("stop:"):
+            return [c.StopPlayback(ev.name.removeprefix("stop:"))]
+        return []
+
     def _finish_after_playback(self) -> list[c.Command]:
         self.state = State.ENDED
         return [
@@ -359,6 +369,11 @@ class Session:
             c.Hangup(self.supervisor_channel),
             c.Finished(self.end_reason),
         ]
+
+    def _on_failed_while_closing(self, ev: e.CommandFailed) -> list[c.Command]:
+        if isinstance(ev.command, c.Play):
+            return self._finish_after_playback()
+        return []
 
     def _on_supervisor_gone_while_closing(self, ev: e.ChannelGone) -> list[c.Command]:
         if ev.channel != self.supervisor_channel:
@@ -422,6 +437,11 @@ class Session:
                 opening.append(c.Unmute(channel, direction))
         return closing + opening
 
+    def _play_tone(self, media: str, seconds: float) -> list[c.Command]:
+        """A tone to the supervisor, stopped after ``seconds`` (tones never end by themselves)."""
+        play = self._play(media)
+        return [play, c.StartTimer("stop:" + play.playback, seconds)]
+
     def _play(self, media: str) -> c.Play:
         self.playbacks += 1
         return c.Play(self.supervisor_channel, media, self.ids.playback(self.playbacks))
@@ -463,11 +483,14 @@ TRANSITIONS: Mapping[tuple[State, type], _Handler] = MappingProxyType(
         (State.ACTIVE, e.ChannelGone): _h(Session._on_channel_gone),
         (State.ACTIVE, e.EndRequested): _h(Session._on_end_requested),
         (State.ACTIVE, e.CommandFailed): _h(Session._on_command_failed),
+        (State.ACTIVE, e.TimerFired): _h(Session._on_timer_active),
         (State.REFUSING, e.PlaybackFinished): _h(Session._on_playback_finished),
         (State.REFUSING, e.TimerFired): _h(Session._on_timer),
         (State.REFUSING, e.ChannelGone): _h(Session._on_supervisor_gone_while_closing),
+        (State.REFUSING, e.CommandFailed): _h(Session._on_failed_while_closing),
         (State.ENDING, e.PlaybackFinished): _h(Session._on_playback_finished),
         (State.ENDING, e.TimerFired): _h(Session._on_timer),
         (State.ENDING, e.ChannelGone): _h(Session._on_supervisor_gone_while_closing),
+        (State.ENDING, e.CommandFailed): _h(Session._on_failed_while_closing),
     }
 )

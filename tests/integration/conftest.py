@@ -34,7 +34,7 @@ async def phones(pbx: AriClient) -> AsyncIterator[Phones]:
 
 
 @pytest.fixture(scope="module")
-def coachd() -> Iterator[Daemon]:
+def coachd_daemon() -> Iterator[Daemon]:
     """coachd running against the sandbox PBX with sandbox/coachd.toml."""
     daemon = Daemon()
     daemon.start()
@@ -42,6 +42,13 @@ def coachd() -> Iterator[Daemon]:
     assert daemon.stop() == 0, daemon.tail()
     errors = daemon.errors()
     assert not errors, errors
+
+
+@pytest.fixture
+def coachd(coachd_daemon: Daemon) -> Daemon:
+    """The module's coachd; its events as seen by this test only."""
+    coachd_daemon.checkpoint()
+    return coachd_daemon
 
 
 async def coachd_leftovers(pbx: AriClient) -> list[str]:

@@ -12,7 +12,8 @@ from tests.sandbox.phones import Leg, Phones
 
 # Frequencies chosen so that intermodulation of any two never lands on a third.
 TONES = {"caller": 1180.0, "agent": 1570.0, "supervisor": 2160.0, "supervisor2": 2950.0}
-DETECTOR = ToneDetector(TONES)
+# coachd's end-of-session tone (480 Hz) is listened for too.
+DETECTOR = ToneDetector({**TONES, "end_tone": 480.0})
 
 # (listener, speaker) -> heard, per mode: ChanSpy's q / qw / qW / qB.
 EXPECTED: dict[str, dict[tuple[str, str], bool]] = {
@@ -57,6 +58,13 @@ class Call:
 
     def ears(self, supervisor: Party) -> dict[str, RtpCapture]:
         return {"caller": self.caller.ear, "agent": self.agent.ear, "supervisor": supervisor.ear}
+
+
+def loudest(ear: RtpCapture, after: float = 0.0) -> int:
+    """Peak sample heard after ``after`` (needs ``keep_samples``): 0 means silence."""
+    frames = [f for f in ear.capture.frames if f.arrival >= after]
+    samples = ear.capture.samples()[-len(frames) * 160 :] if frames else []
+    return max((abs(x) for x in samples), default=0)
 
 
 async def connect_call(phones: Phones, agent: str = "1042") -> Call:

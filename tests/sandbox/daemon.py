@@ -28,9 +28,15 @@ class Daemon:
         self.log_path = ARTIFACTS / f"coachd{('-' + name) if name else ''}-{os.getpid()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
+        self._checkpoint = 0
+
+    def checkpoint(self) -> None:
+        """From now on, session_events() and wait_event() see only newer records."""
+        self._checkpoint = self.log_path.stat().st_size
 
     def start(self, timeout: float = 15.0) -> None:
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._checkpoint = self._offset
         log = self.log_path.open("ab")
         env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
@@ -65,11 +71,11 @@ class Daemon:
         self.proc.kill()
         self.proc.wait()
 
-    def records(self) -> list[dict[str, Any]]:
-        """This run's JSON log lines."""
+    def records(self, *, since_checkpoint: bool = False) -> list[dict[str, Any]]:
+        """This run's JSON log lines (or those since the last checkpoint)."""
         out: list[dict[str, Any]] = []
         with self.log_path.open("rb") as f:
-            f.seek(self._offset)
+            f.seek(self._checkpoint if since_checkpoint else self._offset)
             for line in f:
                 try:
                     out.append(json.loads(line))
@@ -86,7 +92,7 @@ class Daemon:
     def session_events(self, **match: object) -> list[dict[str, Any]]:
         return [
             r
-            for r in self.records()
+            for r in self.records(since_checkpoint=True)
             if r.get("event") == "session_event" and all(r.get(k) == v for k, v in match.items())
         ]
 
