@@ -14,7 +14,9 @@ import pytest
 from coachd.ari.client import AriClient
 from tests.integration.conftest import wait_no_leftovers
 from tests.sandbox.callcenter import (
+    DETECTOR,
     EXPECTED,
+    Party,
     check_routing,
     connect_call,
     settle,
@@ -172,3 +174,56 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
 
     await sup.leg.hangup()
     assert await wait_no_leftovers(pbx, within=1.0) == []
+
+
+async def test_session_setup_brings_the_call_to_the_supervisor_ear(
+    phones: Phones, pbx: AriClient, coachd: Daemon
+) -> None:
+    call = await connect_call(phones)
+    setups: list[float] = []
+    for _ in range(10):
+        dialled = await supervisor_dials(phones, "2001", "*2221042")
+        heard = await dialled.party.ear.wait_for("caller", 3.0, after=dialled.answered_at)
+        setups.append(heard - dialled.answered_at)
+        await dialled.party.leg.hangup()
+        assert await wait_no_leftovers(pbx, within=1.0) == []
+    report = {
+        "sessions": len(setups),
+        "answer_to_call_audio_ms_median": round(statistics.median(setups) * 1000, 1),
+        "answer_to_call_audio_ms_max": round(max(setups) * 1000, 1),
+    }
+    (ARTIFACTS / "setup.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report))
+    assert call.caller.ear.capture.count_with("supervisor") == 0
+
+
+async def test_hash_raises_the_supervisor_listening_volume_like_chanspy(
+    phones: Phones, pbx: AriClient, coachd: Daemon
+) -> None:
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2001", "*2221042")
+    sup = dialled.party
+    t = await settle(call, sup, "monitor", after=dialled.answered_at)
+    await asyncio.sleep(0.5)
+    before = _level(sup, "caller", t + 0.1, t + 0.5)
+    await sup.leg.dtmf("##")  # 0 -> 1 -> 2: twice as loud
+    await asyncio.sleep(1.0)
+    now = time.monotonic()
+    after = _level(sup, "caller", now - 0.5, now)
+    assert after - before > 4.0, (before, after)
+    assert call.agent.ear.capture.count_with("supervisor", dialled.answered_at) == 0
+    await sup.leg.hangup()
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+
+
+def _level(party: Party, speaker: str, t0: float, t1: float) -> float:
+    """Median level (dBFS) of ``speaker``'s tone in what ``party`` heard in [t0, t1]."""
+    capture = party.ear.capture
+    samples = capture.samples()
+    frames = capture.frames
+    levels = [
+        DETECTOR.levels(samples[i * 160 : (i + 1) * 160])[speaker]
+        for i, f in enumerate(frames)
+        if t0 <= f.arrival <= t1 and not f.lost
+    ]
+    return statistics.median(levels)
