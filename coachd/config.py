@@ -154,7 +154,26 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> C
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_config(data, environ)
+    config = parse_config(data, environ)
+    check_supported(config)
+    return config
+
+
+# Keys this version accepts in the schema but cannot act on yet: setting one is
+# an error rather than a silent no-op.
+NOT_YET_SUPPORTED: tuple[tuple[str, Callable[[Config], bool]], ...] = (
+    ("mqtt.url", lambda c: c.mqtt.url is not None),
+    ("database.url", lambda c: c.database.url is not None),
+    ("http.listen", lambda c: c.http.listen is not None),
+    ("policy.notify_agent", lambda c: c.policy.notify_agent),
+)
+
+
+def check_supported(config: Config) -> None:
+    """Raise ConfigError for a feature that is configured but not in this version."""
+    for key, is_set in NOT_YET_SUPPORTED:
+        if is_set(config):
+            raise ConfigError("not supported by this version of coachd yet; unset it", key=key)
 
 
 def parse_config(data: Mapping[str, object], environ: Mapping[str, str]) -> Config:

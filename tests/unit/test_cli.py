@@ -157,7 +157,7 @@ def test_subprocess_check_config_failure_names_key() -> None:
 
 
 def test_subprocess_secrets_are_not_printed(tmp_path: Path) -> None:
-    (tmp_path / "database.url").write_text("mysql://coachd:db-hunter2@db/asterisk\n")
+    (tmp_path / "mqtt.password").write_text("cred-hunter2\n")
     result = run_cli(
         "check-config",
         "--config",
@@ -171,4 +171,16 @@ def test_subprocess_secrets_are_not_printed(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "hunter2" not in result.stdout + result.stderr
     data = json.loads(result.stdout)
-    assert data["database"]["url"] == "mysql://coachd:********@db/asterisk"
+    assert data["ari"]["password"] == "********"
+    assert data["mqtt"]["password"] == "********"
+
+
+def test_a_feature_this_version_lacks_is_refused_not_ignored() -> None:
+    result = run_cli(
+        "check-config",
+        "--config",
+        str(EXAMPLE),
+        env={"COACHD_HTTP__LISTEN": "127.0.0.1:8089"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("coachd: config error: http.listen: not supported")
