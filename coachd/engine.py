@@ -129,26 +129,39 @@ class Engine:
             log.info("session_closed", reason=session.end_reason)
 
     async def _execute(self, session: Session, commands: list[c.Command]) -> bool:
-        """Run commands in order; feeds results back. True once the session finished."""
-        queue = deque(commands)
-        while queue:
-            cmd = queue.popleft()
-            if isinstance(cmd, c.Finished):
-                return True
-            try:
-                follow_up = await self._do(session, cmd)
-            except AriError as exc:
-                log.warning(
-                    "ari_command_failed",
-                    command=type(cmd).__name__,
-                    status=exc.status,
-                    message=exc.message,
-                )
-                # What followed depended on this command: decide afresh.
-                queue = deque(session.handle(e.CommandFailed(cmd, exc.status, exc.message)))
-                continue
-            if follow_up is not None:
-                queue.extend(session.handle(follow_up))
+        """Run a batch in order, feeding results back. True once the session finished.
+
+        A best-effort command that fails is reported after the batch; any other
+        failure stops the batch and is reported with what was dropped.
+        """
+        batches = deque([commands])
+        while batches:
+            queue = deque(batches.popleft())
+            reports: list[e.SessionEvent] = []
+            while queue:
+                cmd = queue.popleft()
+                if isinstance(cmd, c.Finished):
+                    return True
+                try:
+                    follow_up = await self._do(session, cmd)
+                except AriError as exc:
+                    log.warning(
+                        "ari_command_failed",
+                        command=type(cmd).__name__,
+                        status=exc.status,
+                        message=exc.message,
+                    )
+                    if c.is_best_effort(cmd):
+                        reports.append(e.CommandFailed(cmd, exc.status, exc.message))
+                        continue
+                    reports.append(
+                        e.CommandFailed(cmd, exc.status, exc.message, dropped=tuple(queue))
+                    )
+                    break
+                if follow_up is not None:
+                    queue.extend(session.handle(follow_up))
+            for report in reports:
+                batches.append(session.handle(report))
         return False
 
     async def _do(self, session: Session, cmd: c.Command) -> e.SessionEvent | None:
@@ -183,6 +196,7 @@ class Engine:
             case c.SetVolume(channel, level):
                 await ari.set_variable(channel, "VOLUME(TX)", str(level))
             case c.Hangup(channel):
+                # Gone is what we wanted.
                 with contextlib.suppress(AriNotFound):
                     await ari.hangup(channel)
             case c.DestroyBridge(bridge):

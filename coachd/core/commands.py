@@ -133,3 +133,22 @@ Command = (
     | Publish
     | Finished
 )
+
+
+BEST_EFFORT: tuple[type, ...] = (
+    Hangup,
+    DestroyBridge,
+    Play,
+    StopPlayback,
+    SetVolume,
+    StartTimer,
+    CancelTimer,
+    Publish,
+)
+"""Commands whose failure does not stop the rest of their batch: cleanup,
+prompts and reports. (Hangup, DestroyBridge and StopPlayback of something
+already gone are not failures at all.)"""
+
+
+def is_best_effort(command: Command) -> bool:
+    return isinstance(command, BEST_EFFORT)

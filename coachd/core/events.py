@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from coachd.core.commands import Command
 from coachd.core.modes import Mode
 
 
@@ -73,9 +74,16 @@ class TimerFired:
 
 @dataclass(frozen=True, slots=True)
 class CommandFailed:
-    command: object
+    """A command failed in Asterisk (status 0: Asterisk unreachable).
+
+    ``dropped`` lists the commands of the same batch that were not carried out
+    because of it (empty for a best-effort command, see commands.BEST_EFFORT).
+    """
+
+    command: Command
     status: int
-    message: str = field(default="")
+    message: str = ""
+    dropped: tuple[Command, ...] = field(default=())
 
 
 SessionEvent = (

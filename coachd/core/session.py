@@ -18,6 +18,11 @@ Snoop directions cannot change after creation, so a mode switch only mutes
 and unmutes paths (ARI ``/channels/{id}/mute``), with every path that closes
 muted before any path that opens is unmuted: at no moment does a switch
 route more than the old mode or the new mode allows.
+
+How the engine carries out a batch of commands (see ``commands.BEST_EFFORT``):
+a best-effort command that fails does not stop the batch and is reported
+afterwards; any other command that fails stops the batch and is reported with
+the commands that were dropped, so the session can decide afresh.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from coachd.core.modes import (
     END_DIGIT,
     KEYMAPS,
     ROUTING,
+    TALKING_MODES,
     VOLUME_DIGIT,
     Mode,
     Routing,
@@ -59,20 +65,27 @@ END_TONE_SECONDS = 0.55
 """ARI tone playbacks never finish by themselves: hang up after the tone's length."""
 PLAYBACK_GRACE = 10.0
 """Seconds to wait for a refusal message to finish before hanging up anyway."""
+HANGUP_TIMER = "hangup"
+STOP_PREFIX = "stop:"
 
 
 class State(enum.Enum):
     AUTHORIZING = "authorizing"
     SETTING_UP = "setting_up"
     ACTIVE = "active"
-    REFUSING = "refusing"
-    ENDING = "ending"
+    CLOSING = "closing"
+    """Telling the supervisor why (refusal prompt or end tone), then hanging up."""
     ENDED = "ended"
+
+
+class Party(enum.Enum):
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
 
 
 @dataclass(frozen=True, slots=True)
 class SessionIds:
-    """Names of everything a session creates in Asterisk: all start with coachd-<id>."""
+    """Names of everything a session creates in Asterisk: all start with coachd-<id>-."""
 
     session: str
 
@@ -82,11 +95,11 @@ class SessionIds:
 
     @property
     def ear_bridge(self) -> str:
-        return self.prefix + "-ear"
+        return self.prefix + "-bridge-ear"
 
     @property
     def barge_bridge(self) -> str:
-        return self.prefix + "-barge"
+        return self.prefix + "-bridge-barge"
 
     @property
     def ear_snoop(self) -> str:
@@ -129,6 +142,8 @@ class Session:
     mode: Mode | None = None
     volume: int = 0
     end_reason: str = ""
+    announced: bool = False
+    """session_started has been published (so the end is session_ended, not refused)."""
     ids: SessionIds = field(init=False)
     snoops: set[str] = field(default_factory=set)
     pending: set[str] = field(default_factory=set)
@@ -141,7 +156,7 @@ class Session:
     def __post_init__(self) -> None:
         self.ids = SessionIds(self.id)
 
-    # --- entry point --------------------------------------------------------
+    # --- entry points ---------------------------------------------------------
 
     def start(self) -> list[c.Command]:
         return [
@@ -150,6 +165,10 @@ class Session:
         ]
 
     def handle(self, event: e.SessionEvent) -> list[c.Command]:
+        if isinstance(event, e.CommandFailed):
+            self._forget_dropped(event.dropped)
+        if isinstance(event, e.TimerFired) and event.name.startswith(STOP_PREFIX):
+            return [c.StopPlayback(event.name.removeprefix(STOP_PREFIX))]
         handler = TRANSITIONS.get((self.state, type(event)))
         if handler is None:
             return self._stray(event)
@@ -157,16 +176,24 @@ class Session:
 
     @property
     def talking(self) -> bool:
-        return (
-            self.state is State.ACTIVE
-            and self.mode is not None
-            and (ROUTING[self.mode].agent or ROUTING[self.mode].caller)
-        )
+        """Talks, or is about to, to the agent or the caller (for the single-talker rule)."""
+        if self.state is State.SETTING_UP:
+            return self.requested_mode in TALKING_MODES
+        return self.state is State.ACTIVE and self.mode in TALKING_MODES
 
-    def owns(self, channel: str) -> bool:
-        return channel == self.supervisor_channel or channel in self.snoops
+    def mode_for_digit(self, digit: str) -> Mode | None:
+        return KEYMAPS[self.options.keymap].get(digit)
 
-    # --- authorizing --------------------------------------------------------
+    def party_of(self, channel: str) -> Party | None:
+        """Whose departure ``channel`` going away means."""
+        if channel in (self.supervisor_channel, self.ids.mic_snoop):
+            return Party.SUPERVISOR
+        if channel in (self.ids.ear_snoop, self.ids.caller_snoop):
+            # The snoops on the agent's channel end with the agent's call.
+            return Party.AGENT
+        return None
+
+    # --- authorizing ------------------------------------------------------------
 
     def _on_authorized(self, ev: e.Authorized) -> list[c.Command]:
         self.supervisor = ev.supervisor
@@ -195,30 +222,25 @@ class Session:
     def _on_refused(self, ev: e.Refused) -> list[c.Command]:
         return self._refuse(ev.reason, ev.detail)
 
-    def _refuse(self, reason: str, detail: str = "") -> list[c.Command]:
-        """Tear down what exists, tell the supervisor why, then hang up."""
-        cmds = self._teardown()
-        self.state = State.REFUSING
-        self.end_reason = reason
-        media = REFUSAL_MEDIA.get(reason, REFUSAL_MEDIA["error"])
-        data: dict[str, object] = {"reason": reason}
-        if detail:
-            data["detail"] = detail
-        return [*cmds, self._publish("session_refused", **data), *self._play_then_hangup(media)]
+    def _on_failed_early(self, ev: e.CommandFailed) -> list[c.Command]:
+        cmd = ev.command
+        if isinstance(cmd, c.Answer) and ev.status == 404:
+            return self._end("supervisor_hangup", supervisor_gone=True)
+        if isinstance(cmd, c.CreateSnoop) and ev.status in (400, 404, 409, 422):
+            # The agent's channel went away (or left) between lookup and snoop.
+            return self._refuse("agent_not_on_call", ev.message)
+        return self._refuse("error", _describe(ev))
 
-    # --- setting up ---------------------------------------------------------
+    # --- setting up -------------------------------------------------------------
 
     def _on_channel_started_setup(self, ev: e.ChannelStarted) -> list[c.Command]:
         self.pending.discard(ev.channel)
         if self.pending:
             return []
         mode = self.requested_mode
-        if mode not in self.granted:
-            return self._refuse("not_permitted")
         self.state = State.ACTIVE
         self.mode = mode
-        routing = ROUTING[mode]
-        cmds: list[c.Command] = self._apply_routing(routing)
+        cmds: list[c.Command] = self._apply_routing(ROUTING[mode])
         cmds.append(
             c.AddToBridge(self.ids.ear_bridge, (self.supervisor_channel, self.ids.ear_snoop))
         )
@@ -228,6 +250,7 @@ class Session:
             )
         if self.options.beep_supervisor:
             cmds.append(self._play(BEEP_MEDIA))
+        self.announced = True
         cmds.append(self._publish("session_started", mode=mode.value))
         return cmds
 
@@ -236,16 +259,21 @@ class Session:
             self.requested_mode = ev.mode
         return []
 
-    # --- active ---------------------------------------------------------------
+    def _on_dtmf_setup(self, ev: e.DtmfReceived) -> list[c.Command]:
+        if ev.channel == self.supervisor_channel and ev.digit == END_DIGIT:
+            return self._end("supervisor_ended")
+        return []
+
+    # --- active -----------------------------------------------------------------
 
     def _on_mode_requested(self, ev: e.ModeRequested) -> list[c.Command]:
         assert self.mode is not None
         if ev.mode == self.mode:
             return []
         if ev.mode not in self.granted or ev.blocked_by is not None:
-            reason = (
-                "not_permitted" if ev.mode not in self.granted else "another_supervisor_talking"
-            )
+            reason = "another_supervisor_talking"
+            if ev.mode not in self.granted:
+                reason = "not_permitted"
             return [
                 *self._play_tone(ERROR_TONE_MEDIA, ERROR_TONE_SECONDS),
                 self._publish(
@@ -265,7 +293,7 @@ class Session:
         if ev.channel != self.supervisor_channel:
             return []
         if ev.digit == END_DIGIT:
-            return self._end("supervisor_ended", tone=False)
+            return self._end("supervisor_ended")
         if ev.digit == VOLUME_DIGIT:
             self.volume = next_volume(self.volume)
             return [c.SetVolume(self.supervisor_channel, self.volume)]
@@ -273,60 +301,70 @@ class Session:
         # after the registry's single-talker check.
         return []
 
-    def mode_for_digit(self, digit: str) -> Mode | None:
-        return KEYMAPS[self.options.keymap].get(digit)
+    def _on_failed_active(self, ev: e.CommandFailed) -> list[c.Command]:
+        cmd = ev.command
+        if c.is_best_effort(cmd):
+            return []
+        if isinstance(cmd, (c.Mute, c.Unmute)) and ev.status == 404:
+            return self._party_gone(cmd.channel)
+        if isinstance(cmd, c.AddToBridge) and ev.status in (400, 404, 422):
+            # addChannel answers 400/422 for a channel that is gone or left Stasis.
+            return self._party_gone(self.ids.ear_snoop)
+        return self._end("error", detail=_describe(ev))
+
+    # --- any live state -----------------------------------------------------------
 
     def _on_channel_gone(self, ev: e.ChannelGone) -> list[c.Command]:
-        if ev.channel == self.supervisor_channel or ev.channel == self.ids.mic_snoop:
-            self.snoops.discard(ev.channel)
-            return self._end("supervisor_hangup", tone=False, supervisor_gone=True)
-        if ev.channel in self.snoops:
-            # The snoops on the agent's channel end with the agent's call.
-            self.snoops.discard(ev.channel)
+        return self._party_gone(ev.channel)
+
+    def _party_gone(self, channel: str) -> list[c.Command]:
+        party = self.party_of(channel)
+        self.snoops.discard(channel)
+        self.pending.discard(channel)
+        if party is Party.SUPERVISOR:
+            return self._end(
+                "supervisor_hangup", supervisor_gone=channel == self.supervisor_channel
+            )
+        if party is Party.AGENT:
+            if self.state is State.SETTING_UP:
+                return self._refuse("agent_not_on_call", "the agent's call ended during set-up")
             return self._end("agent_hangup", tone=self.options.end_tone)
         return []
 
     def _on_end_requested(self, ev: e.EndRequested) -> list[c.Command]:
-        return self._end(ev.reason, tone=False)
+        return self._end(ev.reason)
 
-    def _on_command_failed(self, ev: e.CommandFailed) -> list[c.Command]:
-        cmd = ev.command
-        if isinstance(cmd, (c.Mute, c.Unmute, c.AddToBridge)) and ev.status == 404:
-            # A snoop vanished under us: the agent's call is over.
-            return self._end("agent_hangup", tone=self.options.end_tone)
-        if isinstance(cmd, (c.Play, c.StopPlayback, c.SetVolume)):
-            return []
-        if isinstance(cmd, c.Answer):
-            return self._end("supervisor_hangup", tone=False, supervisor_gone=True)
-        return self._end(
-            "error", tone=False, detail=f"{type(cmd).__name__}: {ev.status} {ev.message}"
-        )
+    # --- closing ------------------------------------------------------------------
 
-    # --- ending -----------------------------------------------------------------
+    def _refuse(self, reason: str, detail: str = "") -> list[c.Command]:
+        """Tear down what exists, tell the supervisor why, then hang up."""
+        cmds = self._teardown()
+        self.state = State.CLOSING
+        self.end_reason = reason
+        media = REFUSAL_MEDIA.get(reason, REFUSAL_MEDIA["error"])
+        return [
+            *cmds,
+            self._publish("session_refused", **_with_detail(reason, detail)),
+            *self._play_then_hangup(media),
+        ]
 
     def _end(
         self,
         reason: str,
         *,
-        tone: bool,
+        tone: bool = False,
         supervisor_gone: bool = False,
         detail: str = "",
     ) -> list[c.Command]:
-        was_active = self.state is State.ACTIVE
         self.end_reason = reason
         cmds = self._teardown()
-        data: dict[str, object] = {"reason": reason}
-        if detail:
-            data["detail"] = detail
-        if was_active:
-            cmds.append(self._publish("session_ended", **data))
-        else:
-            cmds.append(self._publish("session_refused", **data))
+        kind = "session_ended" if self.announced else "session_refused"
+        cmds.append(self._publish(kind, **_with_detail(reason, detail)))
         if supervisor_gone:
             self.state = State.ENDED
             cmds.append(c.Finished(reason))
         elif tone:
-            self.state = State.ENDING
+            self.state = State.CLOSING
             cmds += self._play_then_hangup(END_TONE_MEDIA, END_TONE_SECONDS)
         else:
             self.state = State.ENDED
@@ -345,65 +383,57 @@ class Session:
         """Play to the supervisor, then hang up: when it finishes, or after ``seconds``."""
         play = self._play(media)
         self.waiting_playback = play.playback
-        return [play, c.StartTimer("hangup", seconds)]
+        return [play, c.StartTimer(HANGUP_TIMER, seconds)]
 
     def _on_playback_finished(self, ev: e.PlaybackFinished) -> list[c.Command]:
         if ev.playback != self.waiting_playback:
             return []
-        return self._finish_after_playback()
+        return self._hang_up_now()
 
-    def _on_timer(self, ev: e.TimerFired) -> list[c.Command]:
-        if ev.name != "hangup":
-            return []
-        return self._finish_after_playback()
+    def _on_timer_closing(self, ev: e.TimerFired) -> list[c.Command]:
+        return self._hang_up_now() if ev.name == HANGUP_TIMER else []
 
-    def _on_timer_active(self, ev: e.TimerFired) -> list[c.Command]:
-        if ev.name.startswith("stop:"):
-            return [c.StopPlayback(ev.name.removeprefix("stop:"))]
+    def _on_failed_closing(self, ev: e.CommandFailed) -> list[c.Command]:
+        # The prompt or tone cannot be played: do not keep the supervisor waiting.
+        if isinstance(ev.command, c.Play) and ev.command.playback == self.waiting_playback:
+            return self._hang_up_now()
         return []
 
-    def _finish_after_playback(self) -> list[c.Command]:
+    def _on_gone_closing(self, ev: e.ChannelGone) -> list[c.Command]:
+        if ev.channel != self.supervisor_channel:
+            return []
+        self.state = State.ENDED
+        return [c.CancelTimer(HANGUP_TIMER), c.Finished(self.end_reason)]
+
+    def _on_end_requested_closing(self, ev: e.EndRequested) -> list[c.Command]:
+        return self._hang_up_now()
+
+    def _hang_up_now(self) -> list[c.Command]:
         self.state = State.ENDED
         return [
-            c.CancelTimer("hangup"),
+            c.CancelTimer(HANGUP_TIMER),
             c.Hangup(self.supervisor_channel),
             c.Finished(self.end_reason),
         ]
 
-    def _on_failed_while_closing(self, ev: e.CommandFailed) -> list[c.Command]:
-        if isinstance(ev.command, c.Play):
-            return self._finish_after_playback()
-        return []
-
-    def _on_supervisor_gone_while_closing(self, ev: e.ChannelGone) -> list[c.Command]:
-        if ev.channel != self.supervisor_channel:
-            return []
-        self.state = State.ENDED
-        return [c.CancelTimer("hangup"), c.Finished(self.end_reason)]
-
-    def _on_supervisor_gone_early(self, ev: e.ChannelGone) -> list[c.Command]:
-        if ev.channel == self.supervisor_channel or ev.channel == self.ids.mic_snoop:
-            return self._end("supervisor_hangup", tone=False, supervisor_gone=True)
-        if ev.channel in self.snoops:
-            self.snoops.discard(ev.channel)
-            return self._refuse("agent_not_on_call", "the agent's call ended during set-up")
-        return []
-
-    def _on_failed_early(self, ev: e.CommandFailed) -> list[c.Command]:
-        if isinstance(ev.command, c.Answer):
-            return self._end("supervisor_hangup", tone=False, supervisor_gone=True)
-        if isinstance(ev.command, c.CreateSnoop) and ev.status in (404, 409, 422):
-            return self._refuse("agent_not_on_call", ev.message)
-        return self._refuse("error", f"{type(ev.command).__name__}: {ev.status} {ev.message}")
-
     def _stray(self, event: e.SessionEvent) -> list[c.Command]:
-        # A snoop that starts after the session ended must not live on.
-        closing = self.state in (State.REFUSING, State.ENDING, State.ENDED)
+        # A snoop that enters Stasis after the session let go of it must not live on.
+        closing = self.state in (State.CLOSING, State.ENDED)
         if isinstance(event, e.ChannelStarted) and closing:
             return [c.Hangup(event.channel)]
         return []
 
-    # --- helpers --------------------------------------------------------------
+    # --- helpers ----------------------------------------------------------------
+
+    def _forget_dropped(self, dropped: tuple[c.Command, ...]) -> None:
+        """Commands the engine did not carry out: undo what emitting them assumed."""
+        for cmd in dropped:
+            if isinstance(cmd, c.Publish):
+                self.seq -= 1
+                if cmd.type == "session_started":
+                    self.announced = False
+            elif isinstance(cmd, (c.Mute, c.Unmute)):
+                self.muted.pop((cmd.channel, cmd.direction), None)
 
     def _apply_routing(self, routing: Routing) -> list[c.Command]:
         """Mute and unmute so that ``routing`` holds; closing paths first.
@@ -414,8 +444,7 @@ class Session:
         talking = routing.agent or routing.caller
         want: dict[tuple[str, c.MuteDirection], bool] = {
             # Silent at the source when the supervisor talks to nobody: a second
-            # barrier behind the snoops' own mutes (a frame of the supervisor was
-            # seen to slip through a freshly muted snoop after a DTMF digit).
+            # barrier behind the ear snoop's own mute.
             (self.supervisor_channel, "in"): not talking,
             (self.ids.ear_snoop, "in"): not routing.ear,
             (self.ids.ear_snoop, "out"): not routing.agent,
@@ -440,7 +469,7 @@ class Session:
     def _play_tone(self, media: str, seconds: float) -> list[c.Command]:
         """A tone to the supervisor, stopped after ``seconds`` (tones never end by themselves)."""
         play = self._play(media)
-        return [play, c.StartTimer("stop:" + play.playback, seconds)]
+        return [play, c.StartTimer(STOP_PREFIX + play.playback, seconds)]
 
     def _play(self, media: str) -> c.Play:
         self.playbacks += 1
@@ -459,38 +488,44 @@ class Session:
         return c.Publish(type_, self.seq, base)
 
 
+def _with_detail(reason: str, detail: str) -> dict[str, object]:
+    return {"reason": reason, "detail": detail} if detail else {"reason": reason}
+
+
+def _describe(ev: e.CommandFailed) -> str:
+    return f"{type(ev.command).__name__}: {ev.status} {ev.message}".strip()
+
+
 _Handler = Callable[[Session, e.SessionEvent], list[c.Command]]
 
 
-def _h(fn: Callable[[Session, e.SessionEvent], list[c.Command]] | object) -> _Handler:
+def _h(fn: object) -> _Handler:
     return fn  # type: ignore[return-value]
 
 
+# (state, event type) -> handler. An event with no entry is a stray (see _stray).
 TRANSITIONS: Mapping[tuple[State, type], _Handler] = MappingProxyType(
     {
         (State.AUTHORIZING, e.Authorized): _h(Session._on_authorized),
         (State.AUTHORIZING, e.Refused): _h(Session._on_refused),
-        (State.AUTHORIZING, e.ChannelGone): _h(Session._on_supervisor_gone_early),
+        (State.AUTHORIZING, e.ChannelGone): _h(Session._on_channel_gone),
         (State.AUTHORIZING, e.CommandFailed): _h(Session._on_failed_early),
         (State.AUTHORIZING, e.EndRequested): _h(Session._on_end_requested),
         (State.SETTING_UP, e.ChannelStarted): _h(Session._on_channel_started_setup),
         (State.SETTING_UP, e.ModeRequested): _h(Session._on_mode_requested_setup),
-        (State.SETTING_UP, e.ChannelGone): _h(Session._on_supervisor_gone_early),
+        (State.SETTING_UP, e.DtmfReceived): _h(Session._on_dtmf_setup),
+        (State.SETTING_UP, e.ChannelGone): _h(Session._on_channel_gone),
         (State.SETTING_UP, e.CommandFailed): _h(Session._on_failed_early),
         (State.SETTING_UP, e.EndRequested): _h(Session._on_end_requested),
         (State.ACTIVE, e.ModeRequested): _h(Session._on_mode_requested),
         (State.ACTIVE, e.DtmfReceived): _h(Session._on_dtmf),
         (State.ACTIVE, e.ChannelGone): _h(Session._on_channel_gone),
         (State.ACTIVE, e.EndRequested): _h(Session._on_end_requested),
-        (State.ACTIVE, e.CommandFailed): _h(Session._on_command_failed),
-        (State.ACTIVE, e.TimerFired): _h(Session._on_timer_active),
-        (State.REFUSING, e.PlaybackFinished): _h(Session._on_playback_finished),
-        (State.REFUSING, e.TimerFired): _h(Session._on_timer),
-        (State.REFUSING, e.ChannelGone): _h(Session._on_supervisor_gone_while_closing),
-        (State.REFUSING, e.CommandFailed): _h(Session._on_failed_while_closing),
-        (State.ENDING, e.PlaybackFinished): _h(Session._on_playback_finished),
-        (State.ENDING, e.TimerFired): _h(Session._on_timer),
-        (State.ENDING, e.ChannelGone): _h(Session._on_supervisor_gone_while_closing),
-        (State.ENDING, e.CommandFailed): _h(Session._on_failed_while_closing),
+        (State.ACTIVE, e.CommandFailed): _h(Session._on_failed_active),
+        (State.CLOSING, e.PlaybackFinished): _h(Session._on_playback_finished),
+        (State.CLOSING, e.TimerFired): _h(Session._on_timer_closing),
+        (State.CLOSING, e.ChannelGone): _h(Session._on_gone_closing),
+        (State.CLOSING, e.CommandFailed): _h(Session._on_failed_closing),
+        (State.CLOSING, e.EndRequested): _h(Session._on_end_requested_closing),
     }
 )
