@@ -2,7 +2,8 @@
 
 Every long-running loop is a named task in one TaskGroup. SIGTERM and SIGINT
 only set an event; shutdown then runs in a fixed order: stop taking sessions,
-end the running ones (bounded), stop the event stream, close the ARI client.
+end the running ones (bounded), flush events and publish "stopped" on MQTT,
+stop the event stream, close the ARI client.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from coachd.authorize import ConfigAuthorizer, EndpointResolver
 from coachd.config import Config
 from coachd.core.registry import Registry
 from coachd.core.session import Options
-from coachd.engine import Engine, LogSink
+from coachd.engine import Engine, EventSink, FanOut, LogSink
+from coachd.mqtt.publisher import MqttPublisher
 
 log = structlog.get_logger(__name__)
 
 SHUTDOWN_TIMEOUT = 5.0
+MQTT_FLUSH_TIMEOUT = 3.0
 
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
@@ -44,12 +47,22 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         authorizer = ConfigAuthorizer(
             config, EndpointResolver(ari, config.ari.endpoint_technologies)
         )
+        mqtt = MqttPublisher(config.mqtt, config.instance) if config.mqtt.enabled else None
+        sinks: list[EventSink] = [LogSink()]
+        if mqtt is not None:
+            sinks.append(mqtt)
         engine = Engine(
-            ari=ari, app=config.ari.app, registry=registry, authorizer=authorizer, sink=LogSink()
+            ari=ari,
+            app=config.ari.app,
+            registry=registry,
+            authorizer=authorizer,
+            sink=FanOut(*sinks),
         )
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
 
         async with asyncio.TaskGroup() as tg:
+            if mqtt is not None:
+                tg.create_task(mqtt.run(), name="mqtt")
             events = tg.create_task(
                 stream.run(engine.on_ari_event, on_connect=engine.reconcile), name="ari-events"
             )
@@ -63,6 +76,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("coachd_stopping")
             await engine.shutdown(SHUTDOWN_TIMEOUT)
+            if mqtt is not None:
+                await mqtt.stop(MQTT_FLUSH_TIMEOUT)
             events.cancel()
             ready.cancel()
     log.info("coachd_stopped")

@@ -162,7 +162,6 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> C
 # Keys this version accepts in the schema but cannot act on yet: setting one is
 # an error rather than a silent no-op.
 NOT_YET_SUPPORTED: tuple[tuple[str, Callable[[Config], bool]], ...] = (
-    ("mqtt.url", lambda c: c.mqtt.url is not None),
     ("database.url", lambda c: c.database.url is not None),
     ("http.listen", lambda c: c.http.listen is not None),
     ("policy.notify_agent", lambda c: c.policy.notify_agent),

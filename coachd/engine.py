@@ -38,6 +38,17 @@ class LogSink:
         log.info("session_event", event_type=event.type, seq=event.seq, **event.data)
 
 
+class FanOut:
+    """Every event to every sink, in order."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    async def publish(self, session: Session, event: c.Publish) -> None:
+        for sink in self.sinks:
+            await sink.publish(session, event)
+
+
 class Engine:
     def __init__(
         self,

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ class Daemon:
         self, config: Path = SANDBOX_CONFIG, env: Mapping[str, str] | None = None, name: str = ""
     ) -> None:
         self.config = config
-        self.env = dict(env or {})
+        # A topic prefix of its own, so that no other run's retained state shows up.
+        self.mqtt_prefix = f"coachd-test-{uuid.uuid4().hex[:8]}"
+        self.env = {"COACHD_MQTT__TOPIC_PREFIX": self.mqtt_prefix, **(env or {})}
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"coachd{('-' + name) if name else ''}-{os.getpid()}.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,204 @@
+"""docs/asyncapi.yaml: its structure, and every payload the Tracker makes validates."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from coachd.core.commands import Publish
+from coachd.mqtt.topics import OFFLINE, ONLINE, STOPPED, Message, Tracker
+from tests.mqtt.asyncapi import Contract
+
+PREFIX = "site/coachd"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+RETAINED = {"available": True, "events": False, "sessionState": True, "agentState": True}
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return Contract()
+
+
+def base(
+    sid: str, agent: str = "1001", sup: str | None = "alice", mode: str | None = "monitor"
+) -> dict[str, object]:
+    return {
+        "session_id": sid,
+        "agent": agent,
+        "supervisor": sup,
+        "endpoint": "PJSIP/2001",
+        "mode": mode,
+    }
+
+
+def every_kind_of_message() -> list[Message]:
+    tracker = Tracker(PREFIX, "pbx1")
+    clock = (T0 + timedelta(milliseconds=137 * i) for i in itertools.count())
+    script = [
+        Publish("session_started", 1, base("s1")),
+        Publish("session_started", 1, base("s2", sup="bob", mode="barge")),
+        Publish(
+            "mode_changed",
+            2,
+            {
+                **base("s1", mode="whisper"),
+                "before": "monitor",
+                "after": "whisper",
+                "source": "dtmf",
+            },
+        ),
+        Publish(
+            "mode_refused",
+            3,
+            {
+                **base("s1", mode="whisper"),
+                "requested": "barge",
+                "reason": "another_supervisor_talking",
+                "source": "dtmf",
+            },
+        ),
+        Publish("session_ended", 4, {**base("s1", mode="whisper"), "reason": "supervisor_ended"}),
+        Publish(
+            "session_ended",
+            2,
+            {**base("s2", sup="bob", mode="barge"), "reason": "error", "detail": "Mute: 500 boom"},
+        ),
+        Publish(
+            "session_refused",
+            1,
+            {
+                **base("s3", sup=None, mode=None),
+                "reason": "unknown_agent",
+                "detail": "not an agent id",
+            },
+        ),
+        Publish(
+            "session_refused",
+            1,
+            {**base("s4", agent="", sup=None, mode=None), "reason": "bad_request"},
+        ),
+        Publish("session_started", 1, base("s/5+#", agent="agent/+#")),
+        Publish(
+            "session_refused", 1, {**base("s6", mode="whisper"), "reason": "supervisor_hangup"}
+        ),
+    ]
+    messages = [m for event in script for m in tracker.handle(event, next(clock))]
+    messages += tracker.snapshot()
+    messages += [tracker.topics.availability(s) for s in (ONLINE, OFFLINE, STOPPED)]
+    return messages
+
+
+def test_document_structure(contract: Contract) -> None:
+    doc = contract.doc
+    assert doc["asyncapi"] == "3.0.0"
+    assert doc["defaultContentType"] == "application/json"
+    channels = doc["channels"]
+    assert set(channels) == {"available", "events", "sessionState", "agentState", "sync"}
+    for name, operation in doc["operations"].items():
+        assert operation["action"] == "send", name
+        channel_ref = operation["channel"]["$ref"]
+        channel = channel_ref.removeprefix("#/channels/")
+        assert channel in channels, name
+        for message in operation["messages"]:
+            assert message["$ref"].startswith(channel_ref + "/messages/"), name
+            contract.resolve(message)
+        binding = operation["bindings"]["mqtt"]
+        assert binding["qos"] == 1, name
+        assert binding["retain"] is RETAINED.get(channel, False), name
+    will = doc["servers"]["broker"]["bindings"]["mqtt"]["lastWill"]
+    assert (will["message"], will["qos"], will["retain"]) == ("offline", 1, True)
+
+
+def test_every_tracker_message_validates(contract: Contract) -> None:
+    seen: set[tuple[str, str]] = set()
+    for message in every_kind_of_message():
+        channel, kind = contract.check(PREFIX, message.topic, message.payload)
+        assert message.retain is RETAINED[channel], message
+        seen.add((channel, kind))
+    assert seen == {
+        ("available", "availability"),
+        ("events", "event"),
+        ("sessionState", "sessionState"),
+        ("sessionState", "cleared"),
+        ("agentState", "agentState"),
+        ("agentState", "cleared"),
+    }
+
+
+def test_every_event_type_has_a_schema(contract: Contract) -> None:
+    types = {
+        json.loads(m.payload)["type"]
+        for m in every_kind_of_message()
+        if m.topic == PREFIX + "/events"
+    }
+    assert types == {
+        "session_started",
+        "mode_changed",
+        "mode_refused",
+        "session_ended",
+        "session_refused",
+    }
+
+
+def event(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event_id": "0" * 32,
+        "type": "session_started",
+        "session_id": "s1",
+        "seq": 1,
+        "at": "2024-05-01T12:00:00.000Z",
+        "instance": "pbx1",
+        **base("s1"),
+    }
+    payload.update(changes)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("events", event(event_id="not-hex")),
+        ("events", event(at="2024-05-01 12:00:00")),
+        ("events", event(at="2024-05-01T12:00:00Z")),
+        ("events", event(seq=0)),
+        ("events", event(mode="shouting")),
+        ("events", event(type="mode_changed")),  # no before/after/source
+        ("events", {k: v for k, v in event().items() if k != "instance"}),
+        ("available", b"maybe"),
+        ("sessions/s1/state", {"session_id": "s1", "state": "active"}),
+        (
+            "sessions/s1/state",
+            {
+                "session_id": "s1",
+                "agent": "1001",
+                "supervisor": "alice",
+                "endpoint": "PJSIP/2001",
+                "mode": "monitor",
+                "state": "ended",
+                "started_at": None,
+                "mode_since": None,
+                "seq": 2,
+            },
+        ),
+        ("agents/1001/state", {"agent": "1001", "coached": True, "sessions": []}),
+        ("agents/1001/state", {"agent": "1001", "coached": False, "sessions": [{}]}),
+    ],
+)
+def test_the_schemas_reject_wrong_payloads(contract: Contract, topic: str, payload: Any) -> None:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    with pytest.raises(AssertionError, match="matches no message"):
+        contract.check(PREFIX, f"{PREFIX}/{topic}", raw)
+
+
+def test_undeclared_fields_are_caught(contract: Contract) -> None:
+    with pytest.raises(AssertionError, match=r"not in docs/asyncapi\.yaml"):
+        contract.check(PREFIX, f"{PREFIX}/events", json.dumps(event(surprise=1)).encode())
+
+
+def test_topics_outside_the_document_are_caught(contract: Contract) -> None:
+    with pytest.raises(AssertionError, match="matches channels"):
+        contract.check(PREFIX, f"{PREFIX}/agents/a/b/state", b"")
