@@ -2,17 +2,25 @@
 
 Everything that decides what a session does to Asterisk lives in this file.
 
-The audio design ("ear and mouths"):
+The audio design ("one ear, two mouths"):
 
 - ``ear`` bridge: {supervisor, ear snoop}. The ear snoop sits on the agent's
-  channel with ``spy=both`` (the supervisor hears agent and caller) and
-  ``whisper=out`` (what the supervisor says reaches the agent only). This
+  channel with ``spy=both``: the supervisor hears agent and caller. This
   bridge never changes during the session, so the supervisor never loses the
-  call audio on a switch.
-- ``barge`` bridge (only when the supervisor may barge): {mic snoop on the
-  supervisor's channel with ``spy=in``, caller snoop on the agent's channel
-  with ``whisper=in``}: the supervisor's voice mixed into what the agent
-  sends, which is what the caller hears.
+  call audio on a switch; nothing the supervisor sends into it goes anywhere.
+- ``agent`` mouth (when the supervisor may whisper or barge): {a mic snoop on
+  the supervisor's channel with ``spy=in``, a snoop on the agent's channel
+  with ``whisper=out``}: the supervisor's voice in the agent's ear only.
+- ``caller`` mouth (when the supervisor may barge): {a second mic snoop, a
+  snoop on the agent's channel with ``whisper=in``}: the supervisor's voice
+  mixed into what the agent sends, which is what the caller hears.
+
+Each mouth is switched at both ends (the mic snoop's output and the whisper
+snoop's input), on snoop channels only. A first design whispered through the
+ear snoop itself; on the sandbox it let one 20 ms frame of the supervisor
+reach the agent about 100 ms after a switch to monitor, when the supervisor's
+own RTP stream restarted (new SSRC) right after a DTMF digit: a mute on a
+channel whose stream restarts is not a reliable barrier.
 
 Snoop directions cannot change after creation, so a mode switch only mutes
 and unmutes paths (ARI ``/channels/{id}/mute``), with every path that closes
@@ -98,19 +106,31 @@ class SessionIds:
         return self.prefix + "-bridge-ear"
 
     @property
-    def barge_bridge(self) -> str:
-        return self.prefix + "-bridge-barge"
+    def agent_bridge(self) -> str:
+        return self.prefix + "-bridge-agent"
+
+    @property
+    def caller_bridge(self) -> str:
+        return self.prefix + "-bridge-caller"
 
     @property
     def ear_snoop(self) -> str:
         return self.prefix + "-ear"
 
     @property
-    def mic_snoop(self) -> str:
-        return self.prefix + "-mic"
+    def agent_mic(self) -> str:
+        return self.prefix + "-mic-agent"
 
     @property
-    def caller_snoop(self) -> str:
+    def agent_mouth(self) -> str:
+        return self.prefix + "-agent"
+
+    @property
+    def caller_mic(self) -> str:
+        return self.prefix + "-mic-caller"
+
+    @property
+    def caller_mouth(self) -> str:
         return self.prefix + "-caller"
 
     def playback(self, n: int) -> str:
@@ -186,9 +206,9 @@ class Session:
 
     def party_of(self, channel: str) -> Party | None:
         """Whose departure ``channel`` going away means."""
-        if channel in (self.supervisor_channel, self.ids.mic_snoop):
+        if channel in (self.supervisor_channel, self.ids.agent_mic, self.ids.caller_mic):
             return Party.SUPERVISOR
-        if channel in (self.ids.ear_snoop, self.ids.caller_snoop):
+        if channel in (self.ids.ear_snoop, self.ids.agent_mouth, self.ids.caller_mouth):
             # The snoops on the agent's channel end with the agent's call.
             return Party.AGENT
         return None
@@ -199,34 +219,50 @@ class Session:
         self.supervisor = ev.supervisor
         self.granted = ev.modes
         self.agent_channel = ev.agent_channel
+        if self.requested_mode not in self.granted:
+            return self._refuse("not_permitted", "mode " + self.requested_mode.value)
         self.state = State.SETTING_UP
+        ids = self.ids
         cmds: list[c.Command] = [
-            c.CreateBridge(self.ids.ear_bridge),
-            c.CreateSnoop(self.ids.ear_snoop, self.agent_channel, spy="both", whisper="out"),
+            c.CreateBridge(ids.ear_bridge),
+            c.CreateSnoop(ids.ear_snoop, self.agent_channel, spy="both", whisper="none"),
         ]
-        self.bridges.append(self.ids.ear_bridge)
-        self.snoops.add(self.ids.ear_snoop)
-        if Mode.BARGE in self.granted:
+        self.bridges.append(ids.ear_bridge)
+        self.snoops.add(ids.ear_snoop)
+        for bridge, mic, mouth, whisper in self._mouths():
             cmds += [
-                c.CreateBridge(self.ids.barge_bridge),
-                c.CreateSnoop(
-                    self.ids.mic_snoop, self.supervisor_channel, spy="in", whisper="none"
-                ),
-                c.CreateSnoop(self.ids.caller_snoop, self.agent_channel, spy="none", whisper="in"),
+                c.CreateBridge(bridge),
+                c.CreateSnoop(mic, self.supervisor_channel, spy="in", whisper="none"),
+                c.CreateSnoop(mouth, self.agent_channel, spy="none", whisper=whisper),
             ]
-            self.bridges.append(self.ids.barge_bridge)
-            self.snoops |= {self.ids.mic_snoop, self.ids.caller_snoop}
+            self.bridges.append(bridge)
+            self.snoops |= {mic, mouth}
         self.pending = set(self.snoops)
         return cmds
+
+    def _mouths(self) -> list[tuple[str, str, str, c.Direction]]:
+        """(bridge, mic snoop, whisper snoop, whisper direction) per mouth granted."""
+        ids = self.ids
+        mouths: list[tuple[str, str, str, c.Direction]] = []
+        if self.granted & TALKING_MODES:
+            mouths.append((ids.agent_bridge, ids.agent_mic, ids.agent_mouth, "out"))
+        if Mode.BARGE in self.granted:
+            mouths.append((ids.caller_bridge, ids.caller_mic, ids.caller_mouth, "in"))
+        return mouths
 
     def _on_refused(self, ev: e.Refused) -> list[c.Command]:
         return self._refuse(ev.reason, ev.detail)
 
     def _on_failed_early(self, ev: e.CommandFailed) -> list[c.Command]:
         cmd = ev.command
+        if c.is_best_effort(cmd):
+            return []
         if isinstance(cmd, c.Answer) and ev.status == 404:
             return self._end("supervisor_hangup", supervisor_gone=True)
-        if isinstance(cmd, c.CreateSnoop) and ev.status in (400, 404, 409, 422):
+        if isinstance(cmd, c.CreateSnoop) and cmd.target == self.supervisor_channel:
+            if ev.status in (400, 404, 409, 422):
+                return self._end("supervisor_hangup", supervisor_gone=ev.status == 404)
+        elif isinstance(cmd, c.CreateSnoop) and ev.status in (400, 404, 409, 422):
             # The agent's channel went away (or left) between lookup and snoop.
             return self._refuse("agent_not_on_call", ev.message)
         return self._refuse("error", _describe(ev))
@@ -244,10 +280,8 @@ class Session:
         cmds.append(
             c.AddToBridge(self.ids.ear_bridge, (self.supervisor_channel, self.ids.ear_snoop))
         )
-        if Mode.BARGE in self.granted:
-            cmds.append(
-                c.AddToBridge(self.ids.barge_bridge, (self.ids.mic_snoop, self.ids.caller_snoop))
-            )
+        for bridge, mic, mouth, _ in self._mouths():
+            cmds.append(c.AddToBridge(bridge, (mic, mouth)))
         if self.options.beep_supervisor:
             cmds.append(self._play(BEEP_MEDIA))
         self.announced = True
@@ -308,8 +342,10 @@ class Session:
         if isinstance(cmd, (c.Mute, c.Unmute)) and ev.status == 404:
             return self._party_gone(cmd.channel)
         if isinstance(cmd, c.AddToBridge) and ev.status in (400, 404, 422):
-            # addChannel answers 400/422 for a channel that is gone or left Stasis.
-            return self._party_gone(self.ids.ear_snoop)
+            # addChannel answers 400/422 when a member is gone or left Stasis; which
+            # one is unknown, so everything is hung up. If it was the supervisor,
+            # the end tone fails to play and the session finishes at once.
+            return self._end("agent_hangup", tone=self.options.end_tone)
         return self._end("error", detail=_describe(ev))
 
     # --- any live state -----------------------------------------------------------
@@ -432,8 +468,12 @@ class Session:
                 self.seq -= 1
                 if cmd.type == "session_started":
                     self.announced = False
-            elif isinstance(cmd, (c.Mute, c.Unmute)):
-                self.muted.pop((cmd.channel, cmd.direction), None)
+                elif cmd.type == "mode_changed":
+                    self.mode = Mode(str(cmd.data["before"]))
+            elif isinstance(cmd, c.Mute):
+                self.muted[(cmd.channel, cmd.direction)] = False
+            elif isinstance(cmd, c.Unmute):
+                self.muted[(cmd.channel, cmd.direction)] = True
 
     def _apply_routing(self, routing: Routing) -> list[c.Command]:
         """Mute and unmute so that ``routing`` holds; closing paths first.
@@ -441,19 +481,13 @@ class Session:
         Fresh snoops start unmuted, which is what ``self.muted`` assumes for a
         path it has not seen.
         """
-        talking = routing.agent or routing.caller
-        want: dict[tuple[str, c.MuteDirection], bool] = {
-            # Silent at the source when the supervisor talks to nobody: a second
-            # barrier behind the ear snoop's own mute.
-            (self.supervisor_channel, "in"): not talking,
-            (self.ids.ear_snoop, "in"): not routing.ear,
-            (self.ids.ear_snoop, "out"): not routing.agent,
-        }
-        if Mode.BARGE in self.granted:
-            # Two barriers on the way to the caller: the mic snoop's output and
-            # the caller snoop's input.
-            want[(self.ids.mic_snoop, "in")] = not routing.caller
-            want[(self.ids.caller_snoop, "out")] = not routing.caller
+        ids = self.ids
+        want: dict[tuple[str, c.MuteDirection], bool] = {(ids.ear_snoop, "in"): not routing.ear}
+        # Two barriers per mouth: the mic snoop's output and the whisper snoop's input.
+        for _, mic, mouth, whisper in self._mouths():
+            open_ = routing.agent if whisper == "out" else routing.caller
+            want[(mic, "in")] = not open_
+            want[(mouth, "out")] = not open_
         closing: list[c.Command] = []
         opening: list[c.Command] = []
         for (channel, direction), muted in want.items():

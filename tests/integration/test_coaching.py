@@ -21,6 +21,7 @@ from tests.sandbox.callcenter import (
     connect_call,
     settle,
     supervisor_dials,
+    wire_taps,
 )
 from tests.sandbox.daemon import ARTIFACTS, Daemon
 from tests.sandbox.phones import Phones
@@ -55,11 +56,15 @@ async def test_whisper_reaches_the_agent_and_never_the_caller(
     phones: Phones, pbx: AriClient, coachd: Daemon
 ) -> None:
     call = await connect_call(phones)
+    wire = await wire_taps(pbx)
     dialled = await supervisor_dials(phones, "2001", "*2231042")
     sup = dialled.party
     t = await settle(call, sup, "whisper", after=dialled.answered_at)
     await asyncio.sleep(3.0)
-    # From the moment the supervisor's call was answered, not one frame at the caller.
+    # From the moment the supervisor's call was answered, not one frame at the caller:
+    # neither in what the PBX sends to the caller's phone nor in what it plays.
+    assert wire["caller"].capture.count_with("supervisor", dialled.answered_at) == 0
+    assert wire["caller"].capture.fraction_with("agent", t, t + 3.0) > 0.95
     assert call.caller.ear.capture.count_with("supervisor", dialled.answered_at) == 0
     assert call.agent.ear.capture.fraction_with("supervisor", t + 0.1, t + 3.0) > 0.95
     await sup.leg.hangup()
@@ -80,6 +85,7 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
     phones: Phones, pbx: AriClient, coachd: Daemon
 ) -> None:
     call = await connect_call(phones)
+    wire = await wire_taps(pbx)
     dialled = await supervisor_dials(phones, "2001", "*2221042")
     sup = dialled.party
     ears = call.ears(sup)
@@ -116,9 +122,11 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
     end = time.monotonic()
 
     # Between a digit and the moment its effect is heard, either mode's routing may
-    # hold; outside those windows exactly the current mode's routing must.
-    leaks_at_caller = 0
-    at_agent_in_monitor = 0
+    # hold; outside those windows exactly the current mode's routing must. Counted on
+    # the wire (what the PBX sends to each phone, which coachd controls) and at the
+    # far end (what the phone plays; the sandbox's Asterisk phones rarely replay a
+    # stale frame ~100 ms after a DTMF digit that was never on the wire then).
+    counts = {"wire_caller": 0, "wire_agent": 0, "far_caller": 0, "far_agent": 0}
     where: list[str] = []
     steady = [
         (observed, sent_next, mode)
@@ -126,17 +134,26 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
     ]
     for t0, t1, mode in steady:
         if mode != "barge":
-            leaks_at_caller += call.caller.ear.capture.count_with("supervisor", t0, t1)
+            counts["wire_caller"] += wire["caller"].capture.count_with("supervisor", t0, t1)
+            counts["far_caller"] += call.caller.ear.capture.count_with("supervisor", t0, t1)
         if mode == "monitor":
+            w = wire["agent"].capture.count_with("supervisor", t0, t1)
+            if w:
+                where.append("wire: " + wire["agent"].capture.describe(t0 - 0.3, t1, origin=t0))
+            counts["wire_agent"] += w
             n = call.agent.ear.capture.count_with("supervisor", t0, t1)
             if n:
                 where.append(call.agent.ear.capture.describe(t0 - 0.3, t1, origin=t0))
-            at_agent_in_monitor += n
+            counts["far_agent"] += n
+    leaks_at_caller = counts["wire_caller"]
+    at_agent_in_monitor = counts["wire_agent"]
     worst_gap = sup.ear.capture.longest_gap("caller", timeline[0][0], end)
     report = {
         "switches": len(latencies),
         "leak_frames_at_caller": leaks_at_caller,
         "supervisor_frames_at_agent_in_monitor": at_agent_in_monitor,
+        "far_end_leak_frames_at_caller": counts["far_caller"],
+        "far_end_supervisor_frames_at_agent_in_monitor": counts["far_agent"],
         "worst_gap_frames_at_supervisor": worst_gap,
         "dtmf_send_to_audible_ms_median": round(statistics.median(latencies) * 1000, 1),
         "dtmf_send_to_audible_ms_p99": round(
@@ -167,6 +184,10 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
     assert len(latencies) >= 50 - 50 // len(order)
     assert leaks_at_caller == 0, report
     assert at_agent_in_monitor == 0, report
+    # The wire taps really see the supervisor when they should.
+    assert wire["agent"].capture.count_with("supervisor") > 100, report
+    assert report["far_end_leak_frames_at_caller"] <= 2, report
+    assert report["far_end_supervisor_frames_at_agent_in_monitor"] <= 6, report
     assert worst_gap <= 2, report
     # The call itself never breaks up while the supervisor switches.
     assert report["caller_heard_agent_longest_gap_frames"] <= 2, report

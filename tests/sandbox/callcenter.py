@@ -6,8 +6,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from coachd.ari.client import AriClient
 from tests.audio.analysis import ToneDetector
 from tests.audio.capture import RtpCapture
+from tests.audio.wire import WireTap
 from tests.sandbox.phones import Leg, Phones
 
 # Frequencies chosen so that intermodulation of any two never lands on a third.
@@ -81,6 +83,19 @@ async def connect_call(phones: Phones, agent: str = "1042") -> Call:
     await call.agent.ear.wait_for("caller", timeout=5)
     await call.caller.ear.wait_for("agent", timeout=5)
     return call
+
+
+async def wire_taps(pbx: AriClient, agent: str = "1042") -> dict[str, WireTap]:
+    """Taps on what the PBX sends to the caller's and the agent's phones."""
+    taps: dict[str, WireTap] = {}
+    channels = await pbx.list_channels()
+    for party, prefix in (("caller", "PJSIP/carrier-"), ("agent", f"PJSIP/{agent}-")):
+        (channel,) = [ch for ch in channels if ch.name.startswith(prefix)]
+        dest = await pbx.request(
+            "GET", f"/channels/{channel.id}/variable", params={"variable": "CHANNEL(rtp,dest)"}
+        )
+        taps[party] = await WireTap.open(DETECTOR, int(str(dest["value"]).rsplit(":", 1)[1]))
+    return taps
 
 
 @dataclass
