@@ -20,13 +20,37 @@ from coachd.authorize import ConfigAuthorizer, EndpointResolver
 from coachd.config import Config
 from coachd.core.registry import Registry
 from coachd.core.session import Options
-from coachd.engine import Engine, EventSink, FanOut, LogSink
+from coachd.engine import Engine, FanOut, LogSink
+from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
 from coachd.mqtt.publisher import MqttPublisher
 
 log = structlog.get_logger(__name__)
 
 SHUTDOWN_TIMEOUT = 5.0
 MQTT_FLUSH_TIMEOUT = 3.0
+
+
+class MqttControl:
+    """Answers ``<prefix>/sessions/<id>/set`` requests through the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def answer(self, session_id: str, payload: bytes) -> bytes:
+        try:
+            request = parse_set_request(payload)
+        except InvalidRequest as exc:
+            log.info("mqtt_set_invalid", session_id=session_id, error=str(exc))
+            return result_payload(None, "invalid_request", str(exc))
+        error = self.engine.request_mode(session_id, request.supervisor, request.mode, "mqtt")
+        log.info(
+            "mqtt_set",
+            session_id=session_id,
+            supervisor=request.supervisor,
+            mode=request.mode,
+            refused=error,
+        )
+        return result_payload(request.request_id, error)
 
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
@@ -47,17 +71,15 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         authorizer = ConfigAuthorizer(
             config, EndpointResolver(ari, config.ari.endpoint_technologies)
         )
-        mqtt = MqttPublisher(config.mqtt, config.instance) if config.mqtt.enabled else None
-        sinks: list[EventSink] = [LogSink()]
-        if mqtt is not None:
-            sinks.append(mqtt)
+        sink = FanOut(LogSink())
         engine = Engine(
-            ari=ari,
-            app=config.ari.app,
-            registry=registry,
-            authorizer=authorizer,
-            sink=FanOut(*sinks),
+            ari=ari, app=config.ari.app, registry=registry, authorizer=authorizer, sink=sink
         )
+        mqtt = None
+        if config.mqtt.enabled:
+            control = MqttControl(engine).answer if config.mqtt.control else None
+            mqtt = MqttPublisher(config.mqtt, config.instance, control=control)
+            sink.sinks = (*sink.sinks, mqtt)
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
 
         async with asyncio.TaskGroup() as tg:

@@ -58,6 +58,7 @@ class MqttConfig:
     password: str | None = _field(None, redact=chk.mask)
     client_id: str | None = _field(None, check=chk.nonempty)
     queue_size: int = _field(10000, check=chk.positive)
+    control: bool = False
 
     @property
     def enabled(self) -> bool:

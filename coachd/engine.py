@@ -24,7 +24,7 @@ from coachd.core import commands as c
 from coachd.core import events as e
 from coachd.core.modes import Mode, parse_mode
 from coachd.core.registry import PREFIX, Registry
-from coachd.core.session import Session
+from coachd.core.session import Session, State
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +42,7 @@ class FanOut:
     """Every event to every sink, in order."""
 
     def __init__(self, *sinks: EventSink) -> None:
-        self.sinks = sinks
+        self.sinks: tuple[EventSink, ...] = sinks
 
     async def publish(self, session: Session, event: c.Publish) -> None:
         for sink in self.sinks:
@@ -226,6 +226,31 @@ class Engine:
                 await self.sink.publish(session, cmd)
             case _:
                 raise AssertionError(f"unknown command {cmd!r}")
+        return None
+
+    # --- requests from outside (MQTT control, later the HTTP API) ---------------
+
+    def request_mode(
+        self, session_id: str, supervisor: str, mode_name: str, source: str
+    ) -> str | None:
+        """Ask a session to switch mode on behalf of ``supervisor``.
+
+        Returns None when the request was passed to the session (its outcome is
+        the mode_changed or mode_refused event), else why it was refused.
+        """
+        session = self.registry.sessions.get(session_id)
+        if session is None:
+            return "unknown_session"
+        mode = parse_mode(mode_name)
+        if mode is None:
+            return "invalid_mode"
+        if not session.supervisor or supervisor != session.supervisor:
+            return "not_your_session"
+        if session.state is not State.ACTIVE:
+            return "session_not_active"
+        if mode not in session.granted:
+            return "not_permitted"
+        self.deliver(session, self.registry.mode_request(session, mode, source))
         return None
 
     # --- whole-engine operations --------------------------------------------

@@ -29,7 +29,7 @@ import math
 import random
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -43,6 +43,9 @@ from coachd.core.session import Session
 from coachd.mqtt.topics import CLEARED, OFFLINE, ONLINE, STOPPED, Message, Tracker, topic_level
 
 log = structlog.get_logger(__name__)
+
+ControlHandler = Callable[[str, bytes], Awaitable[bytes]]
+"""(session id, request payload) -> answer payload, for ``<prefix>/sessions/<id>/set``."""
 
 QOS = 1
 BACKOFF_INITIAL = 0.1
@@ -132,6 +135,7 @@ class MqttPublisher:
         publish_timeout: float = 10.0,
         clear_stale: bool = True,
         clock: Callable[[], datetime] = _utcnow,
+        control: ControlHandler | None = None,
     ) -> None:
         self.config = config
         self.instance = instance
@@ -165,6 +169,8 @@ class MqttPublisher:
         self._sync_done = asyncio.Event()
         self._sync_topic = ""
         self._sync_found: set[str] = set()
+        self._control = control
+        self._control_tasks: set[asyncio.Task[None]] = set()
 
     # --- EventSink ------------------------------------------------------------
 
@@ -319,6 +325,8 @@ class MqttPublisher:
             self._on_message(message)
 
     async def _announce(self, client: aiomqtt.Client) -> None:
+        if self._control is not None:
+            await client.subscribe(self.topics.session_set_filter, qos=QOS)
         if self._needs_sync:
             await self._clear_stale_states(client)
             self._needs_sync = False
@@ -418,13 +426,29 @@ class MqttPublisher:
             log.info("mqtt_stale_states_cleared", count=len(stale))
 
     def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        session_id = self.topics.session_of_set(topic)
+        if session_id is not None:
+            if self._control is not None and not message.retain:
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                task = asyncio.create_task(
+                    self._answer(session_id, payload, topic + "/result"), name="mqtt-control"
+                )
+                self._control_tasks.add(task)
+                task.add_done_callback(self._control_tasks.discard)
+            return
         if not self._sync_topic:
             return
-        topic = message.topic.value
         if topic == self._sync_topic:
             self._sync_done.set()
         elif message.retain and message.payload:
             self._sync_found.add(topic)
+
+    async def _answer(self, session_id: str, payload: bytes, result_topic: str) -> None:
+        assert self._control is not None
+        answer = await self._control(session_id, payload)
+        self._put(Message(result_topic, answer, retain=False))
+        self._wakeup.set()
 
     # --- shutdown -----------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
+from urllib.parse import unquote
 
 from coachd.core.commands import Publish
 
@@ -111,6 +112,19 @@ class Topics:
     def agent_states(self) -> str:
         """Filter matching every agent state topic."""
         return self.prefix + "/agents/+/state"
+
+    @property
+    def session_set_filter(self) -> str:
+        """Filter matching every inbound mode request (``[mqtt] control``)."""
+        return self.prefix + "/sessions/+/set"
+
+    def session_of_set(self, topic: str) -> str | None:
+        """The (decoded) session id of a ``<prefix>/sessions/<id>/set`` topic, else None."""
+        head = self.prefix + "/sessions/"
+        if not topic.startswith(head) or not topic.endswith("/set"):
+            return None
+        level = topic[len(head) : -len("/set")]
+        return unquote(level) if level and "/" not in level else None
 
     def availability(self, status: Availability) -> Message:
         return Message(self.available, status.encode(), retain=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,16 @@ class Subscriber:
 
     def retained(self, topic: str) -> list[bytes]:
         return [p for _, t, p, r in self.messages if t == topic and r]
+
+
+@pytest.fixture(scope="module")
+def coachd_daemon() -> Iterator[Daemon]:
+    """This module's coachd takes mode requests over MQTT ([mqtt] control)."""
+    daemon = Daemon(env={"COACHD_MQTT__CONTROL": "true"}, name="mqtt-control")
+    daemon.start()
+    yield daemon
+    assert daemon.stop() == 0, daemon.tail()
+    assert not daemon.errors()
 
 
 @pytest.fixture
@@ -139,3 +149,49 @@ async def test_a_coached_call_publishes_its_events_and_retained_state(
         )
     )
     assert len(latencies) == 2
+
+
+async def test_mode_requests_over_mqtt_switch_the_session_with_the_keypad_rules(
+    phones: Phones, pbx: AriClient, coachd: Daemon, subscribe: Any
+) -> None:
+    prefix = coachd.mqtt_prefix
+    watcher = await subscribe(prefix + "/#")
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2002", "*2221042")  # sup2: monitor, whisper
+    sup = dialled.party
+    t = await settle(call, sup, "monitor", after=dialled.answered_at)
+    started = next(e for e in await watcher.wait_events(1) if e["type"] == "session_started")
+    set_topic = f"{prefix}/sessions/{started['session_id']}/set"
+    result_topic = set_topic + "/result"
+
+    async def ask(payload: bytes) -> dict[str, Any]:
+        before = len([m for m in watcher.messages if m[1] == result_topic])
+        await watcher.client.publish(set_topic, payload, qos=1)
+        await watcher.until(
+            lambda: len([m for m in watcher.messages if m[1] == result_topic]) > before
+        )
+        return dict(json.loads([m for m in watcher.messages if m[1] == result_topic][-1][2]))
+
+    assert await ask(b'{"mode": "whisper", "supervisor": "sup2", "request_id": "a"}') == {
+        "ok": True,
+        "request_id": "a",
+    }
+    t = await settle(call, sup, "whisper", after=t)
+    # Refused: barge is not granted to sup2, sup1 is not this session's supervisor,
+    # garbage is answered, not crashed on.
+    assert (await ask(b'{"mode": "barge", "supervisor": "sup2"}'))["error"] == "not_permitted"
+    assert (await ask(b'{"mode": "monitor", "supervisor": "sup1"}'))["error"] == "not_your_session"
+    assert (await ask(b"{]"))["error"] == "invalid_request"
+    assert (await ask(b'{"mode": "shout", "supervisor": "sup2"}'))["error"] == "invalid_mode"
+    await asyncio.sleep(0.5)
+    assert call.caller.ear.capture.count_with("supervisor", dialled.answered_at) == 0
+
+    assert (await ask(b'{"mode": "monitor", "supervisor": "sup2"}'))["ok"] is True
+    await settle(call, sup, "monitor", after=t)
+    changes = [e for e in watcher.events() if e["type"] == "mode_changed"]
+    assert [(e["after"], e["source"]) for e in changes] == [
+        ("whisper", "mqtt"),
+        ("monitor", "mqtt"),
+    ]
+    await sup.leg.hangup()
+    assert await wait_no_leftovers(pbx, within=1.0) == []

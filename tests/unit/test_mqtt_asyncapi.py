@@ -7,9 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 
 from coachd.core.commands import Publish
+from coachd.mqtt.control import result_payload
 from coachd.mqtt.topics import OFFLINE, ONLINE, STOPPED, Message, Tracker
 from tests.mqtt.asyncapi import Contract
 
@@ -97,9 +99,19 @@ def test_document_structure(contract: Contract) -> None:
     assert doc["asyncapi"] == "3.0.0"
     assert doc["defaultContentType"] == "application/json"
     channels = doc["channels"]
-    assert set(channels) == {"available", "events", "sessionState", "agentState", "sync"}
+    assert set(channels) == {
+        "available",
+        "events",
+        "sessionState",
+        "agentState",
+        "sync",
+        "sessionSet",
+        "sessionSetResult",
+    }
     for name, operation in doc["operations"].items():
-        assert operation["action"] == "send", name
+        # coachd receives only mode requests; everything else it sends.
+        expected = "receive" if name == "receiveSetRequest" else "send"
+        assert operation["action"] == expected, name
         channel_ref = operation["channel"]["$ref"]
         channel = channel_ref.removeprefix("#/channels/")
         assert channel in channels, name
@@ -108,7 +120,7 @@ def test_document_structure(contract: Contract) -> None:
             contract.resolve(message)
         binding = operation["bindings"]["mqtt"]
         assert binding["qos"] == 1, name
-        assert binding["retain"] is RETAINED.get(channel, False), name
+        assert binding.get("retain", False) is RETAINED.get(channel, False), name
     will = doc["servers"]["broker"]["bindings"]["mqtt"]["lastWill"]
     assert (will["message"], will["qos"], will["retain"]) == ("offline", 1, True)
 
@@ -202,3 +214,13 @@ def test_undeclared_fields_are_caught(contract: Contract) -> None:
 def test_topics_outside_the_document_are_caught(contract: Contract) -> None:
     with pytest.raises(AssertionError, match="matches channels"):
         contract.check(PREFIX, f"{PREFIX}/agents/a/b/state", b"")
+
+
+def test_mode_requests_and_answers_validate(contract: Contract) -> None:
+    schemas = contract.doc["components"]["schemas"]
+    request = {"mode": "whisper", "supervisor": "sup1", "request_id": "r1"}
+    jsonschema.validate(request, schemas["SetRequest"])
+    for answer in (result_payload("r1", None), result_payload(None, "not_permitted", "x")):
+        jsonschema.validate(json.loads(answer), schemas["SetResult"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"mode": "shout", "supervisor": "s"}, schemas["SetRequest"])
