@@ -182,11 +182,12 @@ class Engine:
                 await ari.answer(channel)
             case c.Authorize(endpoint, agent, mode):
                 result = await self.authorizer.authorize(endpoint, agent, mode)
-                if isinstance(result, e.Authorized):
+                if isinstance(result, e.Authorized) and mode in result.modes:
                     session.agent_channel = result.agent_channel
                     check = self.registry.mode_request(session, mode, "dial")
                     if check.blocked_by is not None:
                         return e.Refused("another_supervisor_talking", check.blocked_by)
+                if isinstance(result, e.Authorized):
                     structlog.contextvars.bind_contextvars(supervisor=result.supervisor)
                 return result
             case c.CreateBridge(bridge):

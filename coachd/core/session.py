@@ -468,6 +468,7 @@ class Session:
                 self.seq -= 1
                 if cmd.type == "session_started":
                     self.announced = False
+                    self.mode = None
                 elif cmd.type == "mode_changed":
                     self.mode = Mode(str(cmd.data["before"]))
             elif isinstance(cmd, c.Mute):

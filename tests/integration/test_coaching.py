@@ -4,6 +4,7 @@ and what each party hears is analysed per 20 ms frame."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import statistics
 import time
@@ -12,6 +13,7 @@ from datetime import datetime
 import pytest
 
 from coachd.ari.client import AriClient
+from tests.audio.analysis import Frame
 from tests.integration.conftest import wait_no_leftovers
 from tests.sandbox.callcenter import (
     DETECTOR,
@@ -71,6 +73,25 @@ async def test_whisper_reaches_the_agent_and_never_the_caller(
     assert await wait_no_leftovers(pbx, within=1.0) == []
 
 
+def _strays(frames: list[Frame], party: str, *, closing: bool) -> int:
+    """Frames with ``party`` on a path that should be closed.
+
+    A closing path may still carry its tail until its first 3 frames without
+    ``party``; an already closed one may carry nothing.
+    """
+    quiet = 0
+    settled = not closing
+    n = 0
+    for frame in frames:
+        if party in frame.parties:
+            quiet = 0
+            n += settled
+        else:
+            quiet += 1
+            settled = settled or quiet >= 3
+    return n
+
+
 def _target_observed(mode_before: str, mode_after: str) -> list[tuple[str, str, bool]]:
     """The paths whose change shows that a switch took effect."""
     before, after = EXPECTED[mode_before], EXPECTED[mode_after]
@@ -121,33 +142,48 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
         await asyncio.sleep(0.15)
     end = time.monotonic()
 
-    # Between a digit and the moment its effect is heard, either mode's routing may
-    # hold; outside those windows exactly the current mode's routing must. Counted on
-    # the wire (what the PBX sends to each phone, which coachd controls) and at the
-    # far end (what the phone plays; the sandbox's Asterisk phones rarely replay a
-    # stale frame ~100 ms after a DTMF digit that was never on the wire then).
+    # On the wire (what the PBX sends to each phone, which coachd controls): between
+    # two digits, a closed path carries no supervisor frame at all, except the tail
+    # of a path closing at that digit, before its first 3 frames of silence.
     counts = {"wire_caller": 0, "wire_agent": 0, "far_caller": 0, "far_agent": 0}
     where: list[str] = []
+    modes = ["monitor"] + [m for _, m in sent_times]
+    bounds = [s for s, _ in sent_times] + [end]
+    for i, (t0, t1) in enumerate(itertools.pairwise(bounds)):
+        before, mode = modes[i], modes[i + 1]
+        for party, path_open in (
+            ("caller", lambda m: m == "barge"),
+            ("agent", lambda m: m != "monitor"),
+        ):
+            if path_open(mode):
+                continue
+            frames = wire[party].capture.frames_between(t0, t1)
+            n = _strays(frames, "supervisor", closing=path_open(before))
+            if n:
+                where.append(
+                    f"{party} wire {before}->{mode}: "
+                    + wire[party].capture.describe(t0, t1, origin=t0)
+                )
+            counts["wire_" + party] += n
+    # At the far end (what the phone plays, after the switch was heard there); the
+    # sandbox's Asterisk phones rarely replay a stale frame that was not on the wire.
     steady = [
         (observed, sent_next, mode)
         for (observed, mode), (sent_next, _) in zip(timeline, [*sent_times, (end, "")], strict=True)
     ]
     for t0, t1, mode in steady:
         if mode != "barge":
-            counts["wire_caller"] += wire["caller"].capture.count_with("supervisor", t0, t1)
             counts["far_caller"] += call.caller.ear.capture.count_with("supervisor", t0, t1)
         if mode == "monitor":
-            w = wire["agent"].capture.count_with("supervisor", t0, t1)
-            if w:
-                where.append("wire: " + wire["agent"].capture.describe(t0 - 0.3, t1, origin=t0))
-            counts["wire_agent"] += w
-            n = call.agent.ear.capture.count_with("supervisor", t0, t1)
-            if n:
-                where.append(call.agent.ear.capture.describe(t0 - 0.3, t1, origin=t0))
-            counts["far_agent"] += n
+            counts["far_agent"] += call.agent.ear.capture.count_with("supervisor", t0, t1)
     leaks_at_caller = counts["wire_caller"]
     at_agent_in_monitor = counts["wire_agent"]
     worst_gap = sup.ear.capture.longest_gap("caller", timeline[0][0], end)
+    # Frames of call audio missing at the supervisor's ear around each switch.
+    per_switch = [
+        sup.ear.capture.longest_gap("caller", sent - 0.1, observed + 0.2)
+        for (sent, _), (observed, _) in zip(sent_times, timeline[1:], strict=True)
+    ]
     report = {
         "switches": len(latencies),
         "leak_frames_at_caller": leaks_at_caller,
@@ -155,6 +191,8 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
         "far_end_leak_frames_at_caller": counts["far_caller"],
         "far_end_supervisor_frames_at_agent_in_monitor": counts["far_agent"],
         "worst_gap_frames_at_supervisor": worst_gap,
+        "gap_frames_per_switch_median": statistics.median(per_switch),
+        "gap_frames_per_switch_max": max(per_switch),
         "dtmf_send_to_audible_ms_median": round(statistics.median(latencies) * 1000, 1),
         "dtmf_send_to_audible_ms_p99": round(
             sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000, 1

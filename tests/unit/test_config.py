@@ -416,6 +416,7 @@ def test_redaction_masks_passwords_and_only_the_database_password() -> None:
         "password": "********",
         "client_id": None,
         "queue_size": 10000,
+        "control": False,
     }
 
 
