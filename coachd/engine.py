@@ -257,15 +257,31 @@ class Engine:
     # --- whole-engine operations --------------------------------------------
 
     async def reconcile(self) -> None:
-        """Remove coachd objects in Asterisk that no live session owns.
+        """Make coachd's view and Asterisk's agree; runs on every (re)connect.
 
-        Runs on every (re)connect of the event stream: after a crash or restart
-        nothing coachd made may keep whispering into an agent's ear.
+        - A live session whose channels went away while the event stream was
+          down hears of it now (events of a lost connection never arrive).
+        - Anything coachd made (``coachd-*`` channels and bridges) that no live
+          session owns is removed, and so is a supervisor's call sent to this
+          Stasis application by a previous run: after a crash or restart nothing
+          may keep whispering into an agent's ear, and nobody sits in silence.
         """
         started = time.monotonic()
+        channels = await self.ari.list_channels()
+        present = {ch.id for ch in channels}
+        for session in list(self.registry.sessions.values()):
+            for channel_id in [session.supervisor_channel, *sorted(session.snoops)]:
+                if channel_id not in present and channel_id not in session.pending:
+                    self.deliver(session, e.ChannelGone(channel_id))
         removed = 0
-        for channel in await self.ari.list_channels():
-            if channel.id.startswith(PREFIX) and self.registry.for_object(channel.id) is None:
+        for channel in channels:
+            owned = self.registry.for_object(channel.id) is not None
+            # A supervisor's call not answered yet may be one whose StasisStart is
+            # still on its way to us: only answered calls are a previous run's.
+            leftover = channel.id.startswith(PREFIX) or (
+                channel.in_stasis_app(self.app) and channel.state == "Up"
+            )
+            if leftover and not owned:
                 with contextlib.suppress(AriNotFound):
                     await self.ari.hangup(channel.id)
                 removed += 1
@@ -277,6 +293,7 @@ class Engine:
         log.info(
             "reconciled",
             removed=removed,
+            sessions=len(self.registry.sessions),
             elapsed_ms=round((time.monotonic() - started) * 1000, 1),
         )
 

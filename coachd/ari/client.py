@@ -32,6 +32,8 @@ class Channel:
     state: str
     caller_number: str
     dialplan_exten: str
+    dialplan_app: str = ""
+    dialplan_app_data: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Channel:
@@ -43,7 +45,13 @@ class Channel:
             state=str(data.get("state", "")),
             caller_number=str(caller.get("number", "")),
             dialplan_exten=str(dialplan.get("exten", "")),
+            dialplan_app=str(dialplan.get("app_name", "")),
+            dialplan_app_data=str(dialplan.get("app_data", "")),
         )
+
+    def in_stasis_app(self, app: str) -> bool:
+        """Sent to ``Stasis(app,...)`` by the dialplan (what the feature codes do)."""
+        return self.dialplan_app == "Stasis" and self.dialplan_app_data.split(",", 1)[0] == app
 
     @property
     def technology(self) -> str:
