@@ -15,6 +15,7 @@ import pytest
 from coachd.ari.client import AriClient
 from tests.audio.analysis import Frame
 from tests.integration.conftest import wait_no_leftovers
+from tests.mqtt.conftest import Subscriber
 from tests.sandbox.callcenter import (
     DETECTOR,
     EXPECTED,
@@ -105,6 +106,8 @@ def _target_observed(mode_before: str, mode_after: str) -> list[tuple[str, str, 
 async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
     phones: Phones, pbx: AriClient, coachd: Daemon
 ) -> None:
+    mqtt = Subscriber(coachd.mqtt_prefix, topic_filter="events")
+    await mqtt.__aenter__()
     call = await connect_call(phones)
     wire = await wire_taps(pbx)
     dialled = await supervisor_dials(phones, "2001", "*2221042")
@@ -216,6 +219,16 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
         after_digit = [obs - got for (obs, _), got in zip(timeline[1:], received, strict=True)]
         report["digit_end_to_audible_ms_median"] = round(statistics.median(after_digit) * 1000, 1)
         report["digit_end_to_audible_ms_max"] = round(max(after_digit) * 1000, 1)
+        # The ARI DTMF event reaching coachd to the mode_changed event at an MQTT
+        # subscriber (perf_counter and monotonic are the same clock on Linux).
+        await mqtt.wait_for(
+            lambda: sum(e["type"] == "mode_changed" for e in mqtt.events()) >= len(received)
+        )
+        arrivals = [r.at for r in mqtt.on("events") if r.json()["type"] == "mode_changed"]
+        to_mqtt = sorted((a - d) * 1000 for a, d in zip(arrivals, received, strict=True))
+        report["ari_event_to_mqtt_ms_median"] = round(statistics.median(to_mqtt), 1)
+        report["ari_event_to_mqtt_ms_p99"] = round(to_mqtt[int(len(to_mqtt) * 0.99) - 1], 1)
+    await mqtt.__aexit__(None, None, None)
     report["where"] = where
     (ARTIFACTS / "dtmf-switches.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
