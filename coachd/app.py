@@ -26,9 +26,6 @@ from coachd.mqtt.publisher import MqttPublisher
 
 log = structlog.get_logger(__name__)
 
-SHUTDOWN_TIMEOUT = 5.0
-MQTT_FLUSH_TIMEOUT = 3.0
-
 
 class MqttControl:
     """Answers ``<prefix>/sessions/<id>/set`` requests through the engine."""
@@ -82,6 +79,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             sink.sinks = (*sink.sinks, mqtt)
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
 
+        loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as tg:
             if mqtt is not None:
                 tg.create_task(mqtt.run(), name="mqtt")
@@ -97,9 +95,11 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 log.info("coachd_ready", app=config.ari.app, instance=config.instance)
             await stop.wait()
             log.info("coachd_stopping")
-            await engine.shutdown(SHUTDOWN_TIMEOUT)
+            deadline = loop.time() + config.daemon.shutdown_timeout
+            # Sessions get most of the time (end tone, hang-up), MQTT the rest.
+            await engine.shutdown(config.daemon.shutdown_timeout * 0.6)
             if mqtt is not None:
-                await mqtt.stop(MQTT_FLUSH_TIMEOUT)
+                await mqtt.stop(max(0.5, deadline - loop.time()))
             events.cancel()
             ready.cancel()
     log.info("coachd_stopped")

@@ -91,6 +91,11 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    shutdown_timeout: float = _field(5.0, check=chk.positive)
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: LogLevel = "info"
     format: LogFormat = "auto"
@@ -113,6 +118,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
     supervisors: tuple[SupervisorConfig, ...] = ()
 
     def supervisor_for_endpoint(self, endpoint: str) -> SupervisorConfig | None:
@@ -138,6 +144,7 @@ SECTIONS: dict[str, type[Any]] = {
     "http": HttpConfig,
     "policy": PolicyConfig,
     "logging": LoggingConfig,
+    "daemon": DaemonConfig,
 }
 _TOP_LEVEL = frozenset({"instance", "supervisors", *SECTIONS})
 

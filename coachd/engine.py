@@ -68,6 +68,7 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self.accepting = True
+        self._asterisk_boot = ""
 
     # --- events from Asterisk ---------------------------------------------
 
@@ -267,6 +268,15 @@ class Engine:
           may keep whispering into an agent's ear, and nobody sits in silence.
         """
         started = time.monotonic()
+        info = await self.ari.info()
+        boot = str((info.get("status") or {}).get("startup_time", ""))
+        if self._asterisk_boot and boot != self._asterisk_boot:
+            # Asterisk restarted while we were away: every channel of every
+            # session is gone with it.
+            log.warning("asterisk_restarted", sessions=len(self.registry.sessions))
+            for session in list(self.registry.sessions.values()):
+                self.deliver(session, e.EndRequested("asterisk_restart"))
+        self._asterisk_boot = boot
         channels = await self.ari.list_channels()
         present = {ch.id for ch in channels}
         for session in list(self.registry.sessions.values()):
@@ -301,7 +311,7 @@ class Engine:
         """Stop taking sessions, end the running ones, wait for them (bounded)."""
         self.accepting = False
         for session in list(self.registry.sessions.values()):
-            self.deliver(session, e.EndRequested("shutdown"))
+            self.deliver(session, e.EndRequested("shutdown", tone=True))
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:

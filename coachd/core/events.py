@@ -60,6 +60,8 @@ class ModeRequested:
 @dataclass(frozen=True, slots=True)
 class EndRequested:
     reason: str
+    tone: bool = False
+    """Play the end tone to the supervisor before hanging up (e.g. on shutdown)."""
 
 
 @dataclass(frozen=True, slots=True)

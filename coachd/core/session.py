@@ -368,7 +368,7 @@ class Session:
         return []
 
     def _on_end_requested(self, ev: e.EndRequested) -> list[c.Command]:
-        return self._end(ev.reason)
+        return self._end(ev.reason, tone=ev.tone)
 
     # --- closing ------------------------------------------------------------------
 

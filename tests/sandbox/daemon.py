@@ -102,6 +102,19 @@ class Daemon:
     def errors(self) -> list[dict[str, Any]]:
         return [r for r in self.records() if r.get("level") in ("error", "critical")]
 
+    async def wait_record(
+        self, where: Callable[[dict[str, Any]], bool], *, count: int = 1, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Wait until ``count`` of this run's log records match ``where``; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in self.records() if where(r)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{count} matching records not logged in {timeout} s")
+            await asyncio.sleep(0.05)  # the log is a file: poll it
+
     async def wait_event(
         self,
         event_type: str,

@@ -435,6 +435,7 @@ def test_redacted_config_is_json_serialisable_and_complete() -> None:
         "http",
         "policy",
         "logging",
+        "daemon",
         "supervisors",
     ]
     assert json.loads(json.dumps(redacted)) == redacted
