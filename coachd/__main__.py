@@ -1,4 +1,4 @@
-"""Command-line entry point: ``coachd run`` / ``coachd check-config``."""
+"""Command-line entry point: ``coachd run`` / ``coachd check-config`` / ``coachd db``."""
 
 import argparse
 import asyncio
@@ -30,7 +30,62 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help="TOML configuration file (default: $COACHD_CONFIG)",
         )
+    _add_db_parser(commands)
     return parser
+
+
+def _add_db_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    db = commands.add_parser("db", help="manage the coaching log database", description="")
+    actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = actions.add_parser(
+        "upgrade",
+        help="create or migrate the schema (idempotent) and print its version",
+        description="Create or migrate the coaching log schema (safe to run again).",
+    )
+    upgrade.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        metavar="PATH",
+        help="TOML configuration file: uses its database.url (default: $COACHD_CONFIG)",
+    )
+    upgrade.add_argument(
+        "--url",
+        metavar="URL",
+        help="mysql://user:password@host:port/db or sqlite:///path (overrides the config)",
+    )
+
+
+def _db(args: argparse.Namespace) -> int:
+    """``coachd db upgrade``: the database is ``--url``, else the config's, else the default."""
+    from coachd.storage.store import StoreError
+
+    url: str | None = args.url
+    if url is None and (args.config is not None or os.environ.get("COACHD_CONFIG")):
+        try:
+            url = _load(args).database.url
+        except ConfigError as exc:
+            print(f"coachd: config error: {exc}", file=sys.stderr)
+            return 1
+    try:
+        version, where = asyncio.run(_db_upgrade(url))
+    except (StoreError, ValueError, OSError) as exc:
+        print(f"coachd: database error: {exc}", file=sys.stderr)
+        return 1
+    print(f"schema version {version} ({where})")
+    return 0
+
+
+async def _db_upgrade(url: str | None) -> tuple[int, str]:
+    from coachd.storage.store import SqliteStore, describe, open_store
+
+    store = open_store(url)
+    try:
+        if isinstance(store, SqliteStore):
+            store.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return await store.upgrade(), describe(store)
+    finally:
+        await store.close()
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -60,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    if args.command == "db":
+        return _db(args)
     try:
         config = _load(args)
     except ConfigError as exc:

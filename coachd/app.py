@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 
 import structlog
 
@@ -23,8 +24,17 @@ from coachd.core.session import Options
 from coachd.engine import Engine, FanOut, LogSink
 from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
 from coachd.mqtt.publisher import MqttPublisher
+from coachd.storage.log import CoachingLog
+from coachd.storage.store import default_sqlite_path, describe, open_store
 
 log = structlog.get_logger(__name__)
+
+
+def spool_path(config: Config) -> Path:
+    """Where coaching-log rows wait while the database is away."""
+    if config.database.spool is not None:
+        return Path(config.database.spool)
+    return default_sqlite_path().parent / "coaching-log.spool.jsonl"
 
 
 class MqttControl:
@@ -68,7 +78,13 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         authorizer = ConfigAuthorizer(
             config, EndpointResolver(ari, config.ari.endpoint_technologies)
         )
-        sink = FanOut(LogSink())
+        store = open_store(config.database.url)
+        if config.database.url is None:
+            default_sqlite_path().parent.mkdir(parents=True, exist_ok=True)
+        version = await store.upgrade()
+        log.info("store_ready", store=describe(store), schema_version=version)
+        coaching_log = CoachingLog(store, instance=config.instance, spool_path=spool_path(config))
+        sink = FanOut(LogSink(), coaching_log)
         engine = Engine(
             ari=ari, app=config.ari.app, registry=registry, authorizer=authorizer, sink=sink
         )
@@ -81,6 +97,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
 
         loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(coaching_log.run(), name="coaching-log")
             if mqtt is not None:
                 tg.create_task(mqtt.run(), name="mqtt")
             events = tg.create_task(
@@ -98,10 +115,12 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             deadline = loop.time() + config.daemon.shutdown_timeout
             # Sessions get most of the time (end tone, hang-up), MQTT the rest.
             await engine.shutdown(config.daemon.shutdown_timeout * 0.6)
+            await coaching_log.stop(max(0.5, (deadline - loop.time()) / 2))
             if mqtt is not None:
                 await mqtt.stop(max(0.5, deadline - loop.time()))
             events.cancel()
             ready.cancel()
+        await store.close()
     log.info("coachd_stopped")
 
 

@@ -68,6 +68,7 @@ class MqttConfig:
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str | None = _field(None, check=chk.database_url, redact=chk.mask_url)
+    spool: str | None = _field(None, check=chk.nonempty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,6 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> C
 # Keys this version accepts in the schema but cannot act on yet: setting one is
 # an error rather than a silent no-op.
 NOT_YET_SUPPORTED: tuple[tuple[str, Callable[[Config], bool]], ...] = (
-    ("database.url", lambda c: c.database.url is not None),
     ("http.listen", lambda c: c.http.listen is not None),
     ("policy.notify_agent", lambda c: c.policy.notify_agent),
 )

@@ -119,8 +119,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " campaigns {text} NULL,"
             " created_at {ts} NOT NULL"
             "){table}",
-            "CREATE INDEX IF NOT EXISTS ix_coachd_grants_supervisor"
-            " ON coachd_grants (supervisor)",
+            "CREATE INDEX IF NOT EXISTS ix_coachd_grants_supervisor ON coachd_grants (supervisor)",
         ),
     ),
 )

@@ -26,7 +26,15 @@ class Daemon:
         self.config = config
         # A topic prefix of its own, so that no other run's retained state shows up.
         self.mqtt_prefix = f"coachd-test-{uuid.uuid4().hex[:8]}"
-        self.env = {"COACHD_MQTT__TOPIC_PREFIX": self.mqtt_prefix, **(env or {})}
+        # Its own coaching log too, unless the test names one.
+        tag = f"{name or 'coachd'}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.database_url = f"sqlite:///{ARTIFACTS / (tag + '.db')}"
+        self.env = {
+            "COACHD_MQTT__TOPIC_PREFIX": self.mqtt_prefix,
+            "COACHD_DATABASE__URL": self.database_url,
+            "COACHD_DATABASE__SPOOL": str(ARTIFACTS / (tag + ".spool.jsonl")),
+            **(env or {}),
+        }
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"coachd{('-' + name) if name else ''}-{os.getpid()}.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -408,7 +408,10 @@ def test_redaction_masks_passwords_and_only_the_database_password() -> None:
     assert isinstance(ari, dict)
     assert ari["password"] == "********"
     assert ari["username"] == "coachd"
-    assert redacted["database"] == {"url": "mysql://coachd:********@db.example:3306/asterisk"}
+    assert redacted["database"] == {
+        "url": "mysql://coachd:********@db.example:3306/asterisk",
+        "spool": None,
+    }
     assert redacted["mqtt"] == {
         "url": "mqtts://broker:8883",
         "topic_prefix": "coachd",
@@ -422,7 +425,7 @@ def test_redaction_masks_passwords_and_only_the_database_password() -> None:
 
 def test_redaction_keeps_password_free_database_url() -> None:
     config = parse_config(minimal(database={"url": "sqlite:///var/lib/coachd.db"}), {})
-    assert config.redacted()["database"] == {"url": "sqlite:///var/lib/coachd.db"}
+    assert config.redacted()["database"] == {"url": "sqlite:///var/lib/coachd.db", "spool": None}
 
 
 def test_redacted_config_is_json_serialisable_and_complete() -> None:
