@@ -24,6 +24,7 @@ from coachd.core.session import Options
 from coachd.engine import Engine, FanOut, LogSink
 from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
 from coachd.mqtt.publisher import MqttPublisher
+from coachd.sdnotify import Notifier
 from coachd.storage.log import CoachingLog
 from coachd.storage.store import default_sqlite_path, describe, open_store
 
@@ -96,7 +97,9 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
 
         loop = asyncio.get_running_loop()
+        notifier = Notifier()
         async with asyncio.TaskGroup() as tg:
+            watchdog = tg.create_task(notifier.watchdog(), name="watchdog")
             tg.create_task(coaching_log.run(), name="coaching-log")
             if mqtt is not None:
                 tg.create_task(mqtt.run(), name="mqtt")
@@ -109,9 +112,12 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if stream.connected.is_set():
+                # ARI subscribed, the store migrated, MQTT connected or buffering.
                 log.info("coachd_ready", app=config.ari.app, instance=config.instance)
+                notifier.ready("coaching on " + config.ari.app)
             await stop.wait()
             log.info("coachd_stopping")
+            notifier.stopping()
             deadline = loop.time() + config.daemon.shutdown_timeout
             # Sessions get most of the time (end tone, hang-up), MQTT the rest.
             await engine.shutdown(config.daemon.shutdown_timeout * 0.6)
@@ -120,6 +126,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 await mqtt.stop(max(0.5, deadline - loop.time()))
             events.cancel()
             ready.cancel()
+            watchdog.cancel()
         await store.close()
     log.info("coachd_stopped")
 
