@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 import structlog
+from aiohttp import web
 
 from coachd.ari.client import AriClient
 from coachd.ari.events import EventStream
@@ -22,6 +23,8 @@ from coachd.config import Config
 from coachd.core.registry import Registry
 from coachd.core.session import Options
 from coachd.engine import Engine, FanOut, LogSink
+from coachd.http.api import Api
+from coachd.http.feed import EventFeed
 from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
 from coachd.mqtt.publisher import MqttPublisher
 from coachd.sdnotify import Notifier
@@ -95,6 +98,16 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             mqtt = MqttPublisher(config.mqtt, config.instance, control=control)
             sink.sinks = (*sink.sinks, mqtt)
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
+        http: web.AppRunner | None = None
+        feed = EventFeed(config.instance)
+        if config.http.address is not None:
+            sink.sinks = (*sink.sinks, feed)
+            api = Api(config=config, engine=engine, feed=feed, ready=stream.connected.is_set)
+            http = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1.0)
+            await http.setup()
+            host, port = config.http.address
+            await web.TCPSite(http, host, port).start()
+            log.info("http_listening", host=host, port=port)
 
         loop = asyncio.get_running_loop()
         notifier = Notifier()
@@ -118,6 +131,9 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("coachd_stopping")
             notifier.stopping()
+            if http is not None:
+                await feed.close()  # end event streams, then stop taking requests
+                await http.cleanup()
             deadline = loop.time() + config.daemon.shutdown_timeout
             # Sessions get most of the time (end tone, hang-up), MQTT the rest.
             await engine.shutdown(config.daemon.shutdown_timeout * 0.6)

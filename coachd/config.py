@@ -111,6 +111,15 @@ class SupervisorConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenConfig:
+    """An HTTP API bearer token (``[[http.tokens]]``) and who it speaks for."""
+
+    token: str
+    role: Literal["admin", "supervisor"]
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     instance: str
     ari: AriConfig
@@ -121,6 +130,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     supervisors: tuple[SupervisorConfig, ...] = ()
+    tokens: tuple[TokenConfig, ...] = ()
 
     def supervisor_for_endpoint(self, endpoint: str) -> SupervisorConfig | None:
         """The supervisor owning ``endpoint`` ("TECH/resource", case-sensitive)."""
@@ -135,6 +145,11 @@ class Config:
         for name in SECTIONS:
             result[name] = _redact(getattr(self, name))
         result["supervisors"] = [_redact(s) for s in self.supervisors]
+        http = result["http"]
+        assert isinstance(http, dict)
+        http["tokens"] = [
+            {"token": "********", "role": t.role, "user": t.user} for t in self.tokens
+        ]
         return result
 
 
@@ -171,7 +186,6 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> C
 # Keys this version accepts in the schema but cannot act on yet: setting one is
 # an error rather than a silent no-op.
 NOT_YET_SUPPORTED: tuple[tuple[str, Callable[[Config], bool]], ...] = (
-    ("http.listen", lambda c: c.http.listen is not None),
     ("policy.notify_agent", lambda c: c.policy.notify_agent),
 )
 
@@ -190,12 +204,50 @@ def parse_config(data: Mapping[str, object], environ: Mapping[str, str]) -> Conf
             raise ConfigError("unknown key", key=key)
     overrides = _overrides(environ)
     instance = _instance(data, overrides.get("instance"))
-    sections = {
-        name: _build(cls, name, _table(data.get(name, {}), name), overrides)
-        for name, cls in SECTIONS.items()
-    }
+    tables = {name: dict(_table(data.get(name, {}), name)) for name in SECTIONS}
+    tokens_raw = tables["http"].pop("tokens", [])
+    sections = {name: _build(cls, name, tables[name], overrides) for name, cls in SECTIONS.items()}
     supervisors = _supervisors(data.get("supervisors", []))
-    return Config(instance=instance, supervisors=supervisors, **sections)
+    tokens = _tokens(tokens_raw, {s.user for s in supervisors})
+    return Config(instance=instance, supervisors=supervisors, tokens=tokens, **sections)
+
+
+def _tokens(raw: object, users: set[str]) -> tuple[TokenConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("expected an array of tables ([[http.tokens]])", key="http.tokens")
+    tokens: list[TokenConfig] = []
+    for i, item in enumerate(raw):
+        key = f"http.tokens[{i}]"
+        table = dict(_table(item, key))
+        unknown = sorted(set(table) - {"token", "token_file", "role", "user"})
+        if unknown:
+            raise ConfigError("unknown key", key=f"{key}.{unknown[0]}")
+        if ("token" in table) == ("token_file" in table):
+            raise ConfigError("give exactly one of token and token_file", key=key)
+        if "token_file" in table:
+            path = Path(str(table["token_file"]))
+            try:
+                secret = path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {path}: {exc.strerror}", key=f"{key}.token_file"
+                ) from None
+        else:
+            secret = table["token"]  # type: ignore[assignment]
+        if not isinstance(secret, str) or len(secret) < 16:
+            raise ConfigError("a token needs at least 16 characters", key=f"{key}.token")
+        role, user = table.get("role"), table.get("user")
+        if role == "admin" and user is None:
+            tokens.append(TokenConfig(secret, "admin"))
+        elif role == "supervisor" and isinstance(user, str) and user in users:
+            tokens.append(TokenConfig(secret, "supervisor", user))
+        elif role == "supervisor":
+            raise ConfigError("must name a user of [[supervisors]]", key=f"{key}.user")
+        else:
+            raise ConfigError('role is "admin" (no user) or "supervisor"', key=f"{key}.role")
+    if len({t.token for t in tokens}) != len(tokens):
+        raise ConfigError("the same token is given twice", key="http.tokens")
+    return tuple(tokens)
 
 
 def _overrides(environ: Mapping[str, str]) -> dict[str, Override]:

@@ -255,6 +255,14 @@ class Engine:
         self.deliver(session, self.registry.mode_request(session, mode, source))
         return None
 
+    def end_session(self, session_id: str, reason: str) -> bool:
+        """End a live session (the supervisor is hung up); False if there is none."""
+        session = self.registry.sessions.get(session_id)
+        if session is None:
+            return False
+        self.deliver(session, e.EndRequested(reason))
+        return True
+
     # --- whole-engine operations --------------------------------------------
 
     async def reconcile(self) -> None:

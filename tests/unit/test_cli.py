@@ -180,7 +180,7 @@ def test_a_feature_this_version_lacks_is_refused_not_ignored() -> None:
         "check-config",
         "--config",
         str(EXAMPLE),
-        env={"COACHD_HTTP__LISTEN": "127.0.0.1:8089"},
+        env={"COACHD_POLICY__NOTIFY_AGENT": "true"},
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("coachd: config error: http.listen: not supported")
+    assert result.stderr.startswith("coachd: config error: policy.notify_agent: not supported")

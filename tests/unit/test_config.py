@@ -469,3 +469,54 @@ def test_no_file_means_environment_only() -> None:
     config = load_config(None, environ)
     assert isinstance(config, Config)
     assert config.ari.url == "https://pbx.example:8089"
+
+
+# --- HTTP API tokens ---------------------------------------------------------------
+
+SUPERVISORS = [{"user": "sup1", "endpoints": ["PJSIP/2001"], "user_level": 8}]
+
+
+def with_tokens(*tokens: dict[str, Any]) -> dict[str, Any]:
+    data = minimal(http={"listen": "127.0.0.1:8089", "tokens": list(tokens)})
+    data["supervisors"] = SUPERVISORS
+    return data
+
+
+def test_tokens_bind_to_admin_or_to_a_configured_supervisor(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("a-token-read-from-a-file\n")
+    config = parse_config(
+        with_tokens(
+            {"token": "admin-token-0123456789", "role": "admin"},
+            {"token_file": str(secret), "role": "supervisor", "user": "sup1"},
+        ),
+        {},
+    )
+    assert [(t.role, t.user) for t in config.tokens] == [("admin", None), ("supervisor", "sup1")]
+    assert config.tokens[1].token == "a-token-read-from-a-file"
+    shown = config.redacted()["http"]
+    assert isinstance(shown, dict)
+    assert {t["token"] for t in shown["tokens"]} == {"********"}
+
+
+@pytest.mark.parametrize(
+    ("token", "key"),
+    [
+        ({"token": "short", "role": "admin"}, "http.tokens[0].token"),
+        ({"token": "long-enough-token-0001", "role": "supervisor", "user": "nobody"}, "user"),
+        ({"token": "long-enough-token-0001", "role": "root"}, "role"),
+        ({"role": "admin"}, "http.tokens[0]"),
+        ({"token": "long-enough-token-0001", "role": "admin", "scope": "x"}, "scope"),
+        ({"token_file": "/nonexistent/token", "role": "admin"}, "token_file"),
+    ],
+)
+def test_bad_tokens_are_refused_naming_the_key(token: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_tokens(token), {})
+    assert key in str(info.value)
+
+
+def test_the_same_token_twice_is_refused() -> None:
+    same = {"token": "long-enough-token-0001", "role": "admin"}
+    with pytest.raises(ConfigError, match="twice"):
+        parse_config(with_tokens(same, same), {})

@@ -1,0 +1,218 @@
+"""The HTTP control API (aiohttp): sessions, Server-Sent Events, health.
+
+Every request but the health checks needs ``Authorization: Bearer <token>``
+(``[[http.tokens]]``); an admin token acts on every session, a supervisor's
+token only on that supervisor's sessions. Errors are always
+``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from coachd.config import Config, TokenConfig
+from coachd.core.modes import parse_mode
+from coachd.engine import Engine
+from coachd.http.feed import EventFeed
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY = 16 * 1024
+SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
+PATCH_TIMEOUT = 3.0
+PUBLIC = frozenset({"/healthz", "/readyz"})
+
+PRINCIPAL = "coachd.principal"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(status: int, code: str, message: str, details: object = None) -> web.Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        code = exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("http_internal_error", method=request.method, path=request.path)
+        return error_response(500, "internal_error", "internal error")
+
+
+class Api:
+    def __init__(
+        self, *, config: Config, engine: Engine, feed: EventFeed, ready: Callable[[], bool]
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.feed = feed
+        self.ready = ready
+        self.tokens = config.tokens
+
+    def app(self) -> web.Application:
+        @web.middleware
+        async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+            return await self.auth(request, handler)
+
+        app = web.Application(middlewares=[errors, auth], client_max_size=MAX_BODY)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/v1/sessions", self.list_sessions)
+        app.router.add_get("/v1/sessions/{id}", self.get_session)
+        app.router.add_patch("/v1/sessions/{id}", self.patch_session)
+        app.router.add_delete("/v1/sessions/{id}", self.delete_session)
+        app.router.add_get("/v1/events", self.events)
+        return app
+
+    # --- auth ---------------------------------------------------------------------
+
+    async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        principal = None
+        if scheme.lower() == "bearer" and presented:
+            for token in self.tokens:
+                # Compare with every token, in constant time each.
+                if hmac.compare_digest(token.token.encode(), presented.strip().encode()):
+                    principal = token
+        if principal is None:
+            log.info("http_unauthorized", method=request.method, path=request.path)
+            raise ApiError(401, "unauthorized", "a valid bearer token is needed")
+        request[PRINCIPAL] = principal
+        response = await handler(request)
+        log.info(
+            "http_request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            role=principal.role,
+            user=principal.user,
+        )
+        return response
+
+    def _visible(self, request: web.Request, view: dict[str, Any]) -> bool:
+        principal: TokenConfig = request[PRINCIPAL]
+        return principal.role == "admin" or view.get("supervisor") == principal.user
+
+    def _session(self, request: web.Request) -> dict[str, Any]:
+        sid = request.match_info["id"]
+        if not SESSION_ID.match(sid):
+            raise ApiError(400, "invalid_id", "session ids are 12 hex digits", field="id")
+        view = self.feed.sessions.get(sid)
+        if view is None or not self._visible(request, view):
+            raise ApiError(404, "not_found", "no such session", id=sid)
+        return view
+
+    # --- health ---------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if not self.ready():
+            raise ApiError(503, "not_ready", "not connected to Asterisk")
+        return web.json_response({"status": "ready"})
+
+    # --- sessions -------------------------------------------------------------------
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        views = [v for v in self.feed.sessions.values() if self._visible(request, v)]
+        return web.json_response({"sessions": views})
+
+    async def get_session(self, request: web.Request) -> web.Response:
+        return web.json_response(self._session(request))
+
+    async def patch_session(self, request: web.Request) -> web.Response:
+        view = self._session(request)
+        body = await _json_body(request)
+        unknown = sorted(set(body) - {"mode"})
+        if unknown:
+            raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
+        mode_name = body.get("mode")
+        if not isinstance(mode_name, str) or parse_mode(mode_name) is None:
+            raise ApiError(
+                422,
+                "invalid_field",
+                "mode is one of monitor, whisper, private_whisper, barge",
+                field="mode",
+            )
+        if view["state"] != "active":
+            raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
+        if view["mode"] == mode_name:
+            return web.json_response(view)
+        after = self.feed.last_id
+        error = self.engine.request_mode(
+            view["session_id"], str(view["supervisor"]), mode_name, "api"
+        )
+        if error is not None:
+            status = 403 if error == "not_permitted" else 409
+            raise ApiError(status, error, "mode change refused", mode=mode_name)
+        try:
+            outcome = await self.feed.next_outcome(view["session_id"], after, PATCH_TIMEOUT)
+        except TimeoutError:
+            raise ApiError(504, "timeout", "the session did not answer in time") from None
+        if outcome is None or outcome.type != "mode_changed":
+            reason = outcome.payload.get("reason") if outcome else "unknown"
+            status = 403 if reason == "not_permitted" else 409
+            raise ApiError(status, str(reason), "mode change refused", mode=mode_name)
+        return web.json_response(self.feed.sessions[view["session_id"]])
+
+    async def delete_session(self, request: web.Request) -> web.Response:
+        view = self._session(request)
+        if view["state"] != "active" or not self.engine.end_session(view["session_id"], "api"):
+            raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
+        return web.json_response({"session_id": view["session_id"], "state": "ending"}, status=202)
+
+    # --- events ---------------------------------------------------------------------
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        last = request.headers.get("Last-Event-ID", "0")
+        if not last.isdigit():
+            raise ApiError(400, "invalid_header", "Last-Event-ID is a number")
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        principal: TokenConfig = request[PRINCIPAL]
+        async for item in self.feed.follow(int(last)):
+            if principal.role != "admin" and item.payload.get("supervisor") != principal.user:
+                continue
+            chunk = f"id: {item.id}\nevent: {item.type}\ndata: {json.dumps(item.payload)}\n\n"
+            await response.write(chunk.encode())
+        return response
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_body", "the body is a JSON object")
+    return body

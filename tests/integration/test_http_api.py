@@ -1,0 +1,179 @@
+"""The HTTP control API against the running daemon, with sessions on real calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from coachd.ari.client import AriClient
+from tests.integration.conftest import wait_no_leftovers
+from tests.sandbox.callcenter import connect_call, settle, supervisor_dials
+from tests.sandbox.daemon import ARTIFACTS, Daemon
+from tests.sandbox.phones import Phones
+
+LISTEN = "127.0.0.1:18089"
+BASE = "http://" + LISTEN
+ADMIN = {"Authorization": "Bearer sandbox-admin-token-0001"}
+SUP1 = {"Authorization": "Bearer sandbox-sup1-token-0001"}
+SUP2 = {"Authorization": "Bearer sandbox-sup2-token-0001"}
+
+
+@pytest.fixture(scope="module")
+def coachd_daemon() -> Iterator[Daemon]:
+    daemon = Daemon(env={"COACHD_HTTP__LISTEN": LISTEN}, name="http")
+    daemon.start()
+    yield daemon
+    assert daemon.stop() == 0, daemon.tail()
+    assert not daemon.errors()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(BASE) as session:
+        yield session
+
+
+async def call_json(
+    http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+) -> tuple[int, Any]:
+    async with http.request(method, path, **kwargs) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_health_is_public_and_everything_else_needs_a_token(
+    http: aiohttp.ClientSession, coachd: Daemon
+) -> None:
+    assert await call_json(http, "GET", "/healthz") == (200, {"status": "ok"})
+    assert await call_json(http, "GET", "/readyz") == (200, {"status": "ready"})
+    status, body = await call_json(http, "GET", "/v1/sessions")
+    assert (status, body["error"]["code"]) == (401, "unauthorized")
+    bad = {"Authorization": "Bearer not-a-token-at-all-xxxx"}
+    status, body = await call_json(http, "GET", "/v1/sessions", headers=bad)
+    assert status == 401
+    status, body = await call_json(http, "GET", "/v1/sessions/zz", headers=ADMIN)
+    assert (status, body["error"]["code"]) == (400, "invalid_id")
+    status, body = await call_json(http, "GET", "/v1/sessions/0123456789ab", headers=ADMIN)
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+async def test_a_session_is_switched_and_ended_over_http_with_the_audio_rules(
+    phones: Phones, pbx: AriClient, coachd: Daemon, http: aiohttp.ClientSession
+) -> None:
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2001", "*2221042")
+    sup = dialled.party
+    t = await settle(call, sup, "monitor", after=dialled.answered_at)
+    started = await coachd.wait_event("session_started")
+    sid = started["session_id"]
+    path = "/v1/sessions/" + sid
+
+    status, body = await call_json(http, "GET", "/v1/sessions", headers=SUP1)
+    assert status == 200
+    assert [s["session_id"] for s in body["sessions"]] == [sid]
+    assert (await call_json(http, "GET", "/v1/sessions", headers=SUP2))[1]["sessions"] == []
+    assert (await call_json(http, "GET", path, headers=SUP2))[0] == 404
+
+    latencies = []
+    for mode in ("whisper", "barge", "private_whisper", "monitor", "whisper"):
+        asked = time.monotonic()
+        status, body = await call_json(http, "PATCH", path, headers=SUP1, json={"mode": mode})
+        answered = time.monotonic()
+        assert (status, body["mode"]) == (200, mode), body
+        heard = await settle(call, sup, mode, after=asked)
+        latencies.append(((answered - asked) * 1000, (heard - asked) * 1000))
+    assert call.caller.ear.capture.count_with("supervisor", dialled.answered_at, t) == 0
+
+    status, body = await call_json(http, "PATCH", path, headers=SUP1, json={"mode": "shout"})
+    assert (status, body["error"]["details"]["field"]) == (422, "mode")
+    status, body = await call_json(http, "PATCH", path, headers=SUP1, data=b"{]")
+    assert status == 415
+    status, body = await call_json(
+        http, "PATCH", path, headers={**SUP1, "Content-Type": "application/json"}, data=b"{]"
+    )
+    assert (status, body["error"]["code"]) == (400, "invalid_json")
+
+    status, body = await call_json(http, "DELETE", path, headers=ADMIN)
+    assert (status, body["state"]) == (202, "ending")
+    await asyncio.wait_for(sup.leg.hung_up.wait(), 5)
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+    await coachd.wait_event("session_ended")
+    status, body = await call_json(http, "GET", path, headers=ADMIN)
+    assert (status, body["state"], body["reason"]) == (200, "ended", "api")
+
+    (ARTIFACTS / "http-patch.json").write_text(
+        json.dumps(
+            {
+                "patch_request_to_response_ms_median": statistics.median(r for r, _ in latencies),
+                "patch_request_to_audible_ms_median": statistics.median(a for _, a in latencies),
+                "samples": latencies,
+            },
+            indent=2,
+        )
+    )
+
+
+async def test_a_mode_the_supervisor_may_not_use_is_refused_with_403(
+    phones: Phones, pbx: AriClient, coachd: Daemon, http: aiohttp.ClientSession
+) -> None:
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2002", "*2221042")  # sup2: monitor, whisper
+    await settle(call, dialled.party, "monitor", after=dialled.answered_at)
+    sid = (await coachd.wait_event("session_started"))["session_id"]
+    status, body = await call_json(
+        http, "PATCH", "/v1/sessions/" + sid, headers=SUP2, json={"mode": "barge"}
+    )
+    assert (status, body["error"]["code"]) == (403, "not_permitted")
+    await dialled.party.leg.hangup()
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+
+
+async def collect_sse(
+    http: aiohttp.ClientSession, headers: dict[str, str], seconds: float
+) -> list[tuple[str, str, Any]]:
+    """Every event the stream sends within ``seconds`` (it never ends by itself)."""
+    out: list[tuple[str, str, Any]] = []
+    fields: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(seconds), http.get("/v1/events", headers=headers) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("text/event-stream")
+            async for raw in resp.content:
+                line = raw.decode().rstrip("\n")
+                if line:
+                    key, _, value = line.partition(": ")
+                    fields[key] = value
+                else:
+                    out.append((fields["id"], fields["event"], json.loads(fields["data"])))
+                    fields = {}
+    except TimeoutError:
+        pass
+    return out
+
+
+async def test_the_event_stream_mirrors_session_events_and_resumes(
+    phones: Phones, pbx: AriClient, coachd: Daemon, http: aiohttp.ClientSession
+) -> None:
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2001", "*2231042")
+    await settle(call, dialled.party, "whisper", after=dialled.answered_at)
+    sid = (await coachd.wait_event("session_started"))["session_id"]
+    await dialled.party.leg.hangup()
+    await coachd.wait_event("session_ended")
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+
+    everything = await collect_sse(http, ADMIN, 1.0)
+    mine = [(i, t) for i, t, p in everything if p["session_id"] == sid]
+    assert [t for _, t in mine] == ["session_started", "session_ended"]
+    assert all(p["instance"] == "sandbox" and p["event_id"] for _, _, p in everything)
+    # Resuming after the first event gives only what came after it.
+    resumed = await collect_sse(http, {**ADMIN, "Last-Event-ID": mine[0][0]}, 1.0)
+    assert [i for i, _, p in resumed if p["session_id"] == sid] == [mine[1][0]]
+    # Another supervisor's stream does not show sup1's sessions.
+    assert [p for _, _, p in await collect_sse(http, SUP2, 0.5) if p["session_id"] == sid] == []
