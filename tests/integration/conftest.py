@@ -7,7 +7,9 @@ These tests never skip: when the sandbox is not running they fail and say so.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,30 @@ async def wait_no_leftovers(pbx: AriClient, within: float) -> list[str]:
         if not left or asyncio.get_running_loop().time() > deadline:
             return left
         await asyncio.sleep(0.05)
+
+
+def _stray_daemons() -> list[int]:
+    """coachd processes this pytest started and left running."""
+    me = str(os.getpid())
+    stray = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if ppid == me and b"coachd" in cmdline and b"run" in cmdline:
+            stray.append(int(proc.name))
+    return stray
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_stray_daemons() -> Iterator[None]:
+    """A coachd left running by a test would take part in every later one."""
+    yield
+    stray = _stray_daemons()
+    for pid in stray:
+        os.kill(pid, 9)
+    assert stray == [], f"tests left coachd running: {stray}"

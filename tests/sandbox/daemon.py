@@ -31,6 +31,8 @@ class Daemon:
         self.database_url = f"sqlite:///{ARTIFACTS / (tag + '.db')}"
         self.env = {
             "COACHD_MQTT__TOPIC_PREFIX": self.mqtt_prefix,
+            # The broker allows one connection per client id.
+            "COACHD_MQTT__CLIENT_ID": "coachd-" + tag,
             "COACHD_DATABASE__URL": self.database_url,
             "COACHD_DATABASE__SPOOL": str(ARTIFACTS / (tag + ".spool.jsonl")),
             **(env or {}),
@@ -63,6 +65,9 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"coachd exited with {self.proc.returncode}:\n{self.tail()}")
             time.sleep(0.05)
+        # Never leave a half-started coachd behind: it would take part in later tests.
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError(f"coachd not ready within {timeout} s:\n{self.tail()}")
 
     def stop(self, timeout: float = 10.0) -> int:
