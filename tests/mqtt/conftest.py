@@ -30,6 +30,7 @@ from coachd.core.commands import Publish
 from coachd.core.modes import Mode
 from coachd.core.session import Session
 from coachd.mqtt.publisher import MqttPublisher
+from tests.mqtt.samples import event_data as data
 
 HOST = "127.0.0.1"
 PORT = 1883
@@ -318,18 +319,6 @@ def session(sid: str, agent: str = "1001") -> Session:
         agent=agent,
         requested_mode=Mode.MONITOR,
     )
-
-
-def data(
-    sid: str, agent: str = "1001", sup: str | None = "alice", mode: str | None = "monitor"
-) -> dict[str, object]:
-    return {
-        "session_id": sid,
-        "agent": agent,
-        "supervisor": sup,
-        "endpoint": "PJSIP/2001",
-        "mode": mode,
-    }
 
 
 def lifecycle(sid: str, agent: str = "1001", sup: str = "alice", changes: int = 3) -> list[Publish]:

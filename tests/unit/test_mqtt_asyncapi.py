@@ -14,6 +14,7 @@ from coachd.core.commands import Publish
 from coachd.mqtt.control import result_payload
 from coachd.mqtt.topics import OFFLINE, ONLINE, STOPPED, Message, Tracker
 from tests.mqtt.asyncapi import Contract
+from tests.mqtt.samples import event_data as base
 
 PREFIX = "site/coachd"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -23,18 +24,6 @@ RETAINED = {"available": True, "events": False, "sessionState": True, "agentStat
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     return Contract()
-
-
-def base(
-    sid: str, agent: str = "1001", sup: str | None = "alice", mode: str | None = "monitor"
-) -> dict[str, object]:
-    return {
-        "session_id": sid,
-        "agent": agent,
-        "supervisor": sup,
-        "endpoint": "PJSIP/2001",
-        "mode": mode,
-    }
 
 
 def every_kind_of_message() -> list[Message]:

@@ -24,6 +24,7 @@ from coachd.mqtt.topics import (
     rfc3339,
     topic_level,
 )
+from tests.mqtt.samples import event_data as base
 
 P = "coachd"
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -41,18 +42,6 @@ def ts(seconds: float) -> str:
 def tracker() -> Tracker:
     counter = itertools.count(1)
     return Tracker(P, "pbx1", new_id=lambda: f"id{next(counter)}")
-
-
-def base(
-    sid: str = "s1", agent: str = "1001", sup: str | None = "alice", mode: str | None = "monitor"
-) -> dict[str, object]:
-    return {
-        "session_id": sid,
-        "agent": agent,
-        "supervisor": sup,
-        "endpoint": "PJSIP/2001",
-        "mode": mode,
-    }
 
 
 def started(seq: int = 1, **kw: Any) -> Publish:
