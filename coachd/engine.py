@@ -29,6 +29,11 @@ from coachd.core.session import Session, State
 log = structlog.get_logger(__name__)
 
 
+RING_PREFIX = "coachdring-"
+"""Calls coachd places to supervisors (not "coachd-": those are a session's own objects)."""
+RING_CAUSES = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
+
+
 class EventSink(Protocol):
     async def publish(self, session: Session, event: c.Publish) -> None: ...
 
@@ -69,16 +74,22 @@ class Engine:
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self.accepting = True
         self._asterisk_boot = ""
+        self._ringing: dict[str, tuple[str, str, str, Mode]] = {}
+        """Supervisor calls coachd placed: channel id -> (session id, endpoint, agent, mode)."""
 
     # --- events from Asterisk ---------------------------------------------
 
     async def on_ari_event(self, event: Mapping[str, Any]) -> None:
-        if event.get("type") == "StasisStart":
-            channel = event.get("channel") or {}
-            cid = str(channel.get("id", ""))
-            if cid and not cid.startswith(PREFIX) and self.registry.for_object(cid) is None:
-                await self._supervisor_arrived(channel, [str(a) for a in event.get("args", [])])
-                return
+        kind = event.get("type")
+        channel = event.get("channel") or {}
+        cid = str(channel.get("id", ""))
+        new = cid and not cid.startswith(PREFIX) and self.registry.for_object(cid) is None
+        if kind == "StasisStart" and new:
+            await self._supervisor_arrived(channel, [str(a) for a in event.get("args", [])])
+            return
+        if kind == "ChannelDestroyed" and cid in self._ringing:
+            await self._ringing_failed(cid, int(event.get("cause", 0) or 0))
+            return
         routed = translate(event)
         if routed is None:
             return
@@ -101,8 +112,14 @@ class Engine:
         endpoint = endpoint_of(str(channel.get("name", "")))
         mode = parse_mode(args[0]) if args else None
         agent = args[1] if len(args) > 1 else ""
+        # A call coachd placed (HTTP API) keeps the session id it was given.
+        rung = self._ringing.pop(cid, None)
         session = self.registry.open(
-            channel=cid, endpoint=endpoint, agent=agent, mode=mode or Mode.MONITOR
+            channel=cid,
+            endpoint=endpoint,
+            agent=agent,
+            mode=mode or Mode.MONITOR,
+            session_id=rung[0] if rung else "",
         )
         inbox: asyncio.Queue[e.SessionEvent] = asyncio.Queue()
         self._inboxes[session.id] = inbox
@@ -254,6 +271,43 @@ class Engine:
             return "not_permitted"
         self.deliver(session, self.registry.mode_request(session, mode, source))
         return None
+
+    async def ring_supervisor(
+        self, *, session_id: str, endpoint: str, agent: str, mode: Mode, timeout: int = 30
+    ) -> None:
+        """Call the supervisor's phone; answered, it enters the usual feature-code flow.
+
+        Raises AriError when Asterisk refuses to place the call.
+        """
+        channel_id = RING_PREFIX + session_id
+        self._ringing[channel_id] = (session_id, endpoint, agent, mode)
+        try:
+            await self.ari.originate(
+                endpoint=endpoint,
+                app=self.app,
+                app_args=mode.value + "," + agent,
+                channel_id=channel_id,
+                caller_id='"coachd" <coachd>',
+                timeout=timeout,
+            )
+        except AriError:
+            self._ringing.pop(channel_id, None)
+            raise
+
+    async def _ringing_failed(self, channel_id: str, cause: int) -> None:
+        session_id, endpoint, agent, mode = self._ringing.pop(channel_id)
+        reason = RING_CAUSES.get(cause, "call_failed")
+        session = Session(
+            id=session_id,
+            supervisor_channel=channel_id,
+            endpoint=endpoint,
+            agent=agent,
+            requested_mode=mode,
+        )
+        log.info("supervisor_not_reached", session_id=session_id, cause=cause, reason=reason)
+        for cmd in session.ringing_failed(reason):
+            if isinstance(cmd, c.Publish):
+                await self.sink.publish(session, cmd)
 
     def end_session(self, session_id: str, reason: str) -> bool:
         """End a live session (the supervisor is hung up); False if there is none."""

@@ -21,6 +21,10 @@ def session_id_of(object_id: str) -> str | None:
     return sid or None
 
 
+def new_session_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
 @dataclass
 class Registry:
     options: Options = field(default_factory=Options)
@@ -28,8 +32,10 @@ class Registry:
     sessions: dict[str, Session] = field(default_factory=dict)
     by_supervisor_channel: dict[str, str] = field(default_factory=dict)
 
-    def open(self, *, channel: str, endpoint: str, agent: str, mode: Mode) -> Session:
-        sid = uuid.uuid4().hex[:12]
+    def open(
+        self, *, channel: str, endpoint: str, agent: str, mode: Mode, session_id: str = ""
+    ) -> Session:
+        sid = session_id or new_session_id()
         session = Session(
             id=sid,
             supervisor_channel=channel,

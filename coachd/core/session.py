@@ -184,6 +184,12 @@ class Session:
             c.Authorize(self.endpoint, self.agent, self.requested_mode),
         ]
 
+    def ringing_failed(self, reason: str) -> list[c.Command]:
+        """coachd rang the supervisor (HTTP API) and the call was not answered."""
+        self.state = State.ENDED
+        self.end_reason = reason
+        return [self._publish("session_refused", reason=reason), c.Finished(reason)]
+
     def handle(self, event: e.SessionEvent) -> list[c.Command]:
         if isinstance(event, e.CommandFailed):
             self._forget_dropped(event.dropped)

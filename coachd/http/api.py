@@ -17,8 +17,11 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from coachd.ari.errors import AriError
 from coachd.config import Config, TokenConfig
+from coachd.core.events import Refused
 from coachd.core.modes import parse_mode
+from coachd.core.registry import new_session_id
 from coachd.engine import Engine
 from coachd.http.feed import EventFeed
 
@@ -80,6 +83,7 @@ class Api:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/v1/sessions", self.list_sessions)
+        app.router.add_post("/v1/sessions", self.create_session)
         app.router.add_get("/v1/sessions/{id}", self.get_session)
         app.router.add_patch("/v1/sessions/{id}", self.patch_session)
         app.router.add_delete("/v1/sessions/{id}", self.delete_session)
@@ -143,6 +147,66 @@ class Api:
         views = [v for v in self.feed.sessions.values() if self._visible(request, v)]
         return web.json_response({"sessions": views})
 
+    async def create_session(self, request: web.Request) -> web.Response:
+        """Ring the supervisor's phone; answered, the session starts in ``mode``."""
+        principal: TokenConfig = request[PRINCIPAL]
+        body = await _json_body(request)
+        unknown = sorted(set(body) - {"supervisor", "agent", "mode", "supervisor_endpoint"})
+        if unknown:
+            raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
+        user, agent, mode_name = body.get("supervisor"), body.get("agent"), body.get("mode")
+        for name, value in (("supervisor", user), ("agent", agent), ("mode", mode_name)):
+            if not isinstance(value, str) or not 0 < len(value) <= 64:
+                raise ApiError(422, "invalid_field", "a string of 1..64 characters", field=name)
+        assert isinstance(user, str) and isinstance(agent, str) and isinstance(mode_name, str)
+        mode = parse_mode(mode_name)
+        if mode is None:
+            raise ApiError(
+                422,
+                "invalid_field",
+                "mode is one of monitor, whisper, private_whisper, barge",
+                field="mode",
+            )
+        if principal.role != "admin" and principal.user != user:
+            raise ApiError(403, "forbidden", "a supervisor's token starts only their sessions")
+        supervisor = next((s for s in self.config.supervisors if s.user == user), None)
+        if supervisor is None:
+            raise ApiError(422, "unknown_supervisor", "no such supervisor", field="supervisor")
+        endpoint = body.get("supervisor_endpoint", supervisor.endpoints[0])
+        if endpoint not in supervisor.endpoints:
+            raise ApiError(
+                422,
+                "invalid_field",
+                "not one of the supervisor's endpoints",
+                field="supervisor_endpoint",
+            )
+        # Refuse before ringing anyone: the same checks the feature codes get.
+        verdict = await self.engine.authorizer.authorize(endpoint, agent, mode)
+        if isinstance(verdict, Refused):
+            status = {"not_permitted": 403, "unknown_agent": 404}.get(verdict.reason, 409)
+            raise ApiError(status, verdict.reason, "session refused", detail=verdict.detail)
+        session_id = new_session_id()
+        self.feed.sessions[session_id] = {
+            "session_id": session_id,
+            "agent": agent,
+            "supervisor": user,
+            "endpoint": endpoint,
+            "mode": None,
+            "state": "ringing",
+            "started_at": None,
+            "mode_since": None,
+            "ended_at": None,
+            "reason": None,
+        }
+        try:
+            await self.engine.ring_supervisor(
+                session_id=session_id, endpoint=endpoint, agent=agent, mode=mode
+            )
+        except AriError as exc:
+            del self.feed.sessions[session_id]
+            raise ApiError(502, "call_failed", "Asterisk did not place the call") from exc
+        return web.json_response({"session_id": session_id, "state": "ringing"}, status=202)
+
     async def get_session(self, request: web.Request) -> web.Response:
         return web.json_response(self._session(request))
 
@@ -198,11 +262,14 @@ class Api:
         )
         await response.prepare(request)
         principal: TokenConfig = request[PRINCIPAL]
-        async for item in self.feed.follow(int(last)):
-            if principal.role != "admin" and item.payload.get("supervisor") != principal.user:
-                continue
-            chunk = f"id: {item.id}\nevent: {item.type}\ndata: {json.dumps(item.payload)}\n\n"
-            await response.write(chunk.encode())
+        try:
+            async for item in self.feed.follow(int(last)):
+                if principal.role != "admin" and item.payload.get("supervisor") != principal.user:
+                    continue
+                chunk = f"id: {item.id}\nevent: {item.type}\ndata: {json.dumps(item.payload)}\n\n"
+                await response.write(chunk.encode())
+        except ConnectionResetError:
+            pass  # the client went away: nothing more to send
         return response
 
 

@@ -66,7 +66,7 @@ class EventFeed:
             },
         )
         if event.type == "session_started":
-            view.update(mode=data.get("mode"), started_at=at, mode_since=at)
+            view.update(state="active", mode=data.get("mode"), started_at=at, mode_since=at)
         elif event.type == "mode_changed":
             view.update(mode=data.get("after"), mode_since=at)
         elif event.type in ("session_ended", "session_refused"):

@@ -14,7 +14,14 @@ import pytest
 
 from coachd.ari.client import AriClient
 from tests.integration.conftest import wait_no_leftovers
-from tests.sandbox.callcenter import connect_call, settle, supervisor_dials
+from tests.sandbox.callcenter import (
+    DETECTOR,
+    TONES,
+    Party,
+    connect_call,
+    settle,
+    supervisor_dials,
+)
 from tests.sandbox.daemon import ARTIFACTS, Daemon
 from tests.sandbox.phones import Phones
 
@@ -177,3 +184,111 @@ async def test_the_event_stream_mirrors_session_events_and_resumes(
     assert [i for i, _, p in resumed if p["session_id"] == sid] == [mine[1][0]]
     # Another supervisor's stream does not show sup1's sessions.
     assert [p for _, _, p in await collect_sse(http, SUP2, 0.5) if p["session_id"] == sid] == []
+
+
+async def test_a_session_started_over_http_rings_the_supervisor_and_starts_on_answer(
+    phones: Phones, pbx: AriClient, coachd: Daemon, http: aiohttp.ClientSession
+) -> None:
+    call = await connect_call(phones)
+    asked = time.monotonic()
+    status, body = await call_json(
+        http,
+        "POST",
+        "/v1/sessions",
+        headers=SUP1,
+        json={"supervisor": "sup1", "agent": "1042", "mode": "whisper"},
+    )
+    assert (status, body["state"]) == (202, "ringing"), body
+    sid = body["session_id"]
+    assert (await call_json(http, "GET", "/v1/sessions/" + sid, headers=SUP1))[1][
+        "state"
+    ] == "ringing"
+
+    leg = await phones.answer("2001")
+    answered = time.monotonic()
+    sup = await leg.listen(DETECTOR, keep_samples=True)
+    await leg.say_tone(TONES["supervisor"])
+    party = Party("supervisor", leg, sup)
+    await settle(call, party, "whisper", after=answered)
+    started = await coachd.wait_event("session_started")
+    assert started["session_id"] == sid
+    status, body = await call_json(http, "GET", "/v1/sessions/" + sid, headers=SUP1)
+    assert (status, body["state"], body["mode"]) == (200, "active", "whisper")
+    assert call.caller.ear.capture.count_with("supervisor", asked) == 0
+
+    assert (await call_json(http, "DELETE", "/v1/sessions/" + sid, headers=SUP1))[0] == 202
+    await asyncio.wait_for(leg.hung_up.wait(), 5)
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+
+
+async def test_a_busy_supervisor_phone_ends_the_http_session_as_refused(
+    phones: Phones, pbx: AriClient, coachd: Daemon, http: aiohttp.ClientSession
+) -> None:
+    await connect_call(phones)
+    status, body = await call_json(
+        http,
+        "POST",
+        "/v1/sessions",
+        headers=ADMIN,
+        json={"supervisor": "sup1", "agent": "1042", "mode": "monitor"},
+    )
+    assert status == 202, body
+    sid = body["session_id"]
+    incoming = await asyncio.wait_for(phones.incoming["2001"].get(), 10)
+    await phones.ari.hangup(incoming, reason="busy")
+    refused = await coachd.wait_event("session_refused")
+    assert (refused["session_id"], refused["reason"]) == (sid, "busy")
+    status, body = await call_json(http, "GET", "/v1/sessions/" + sid, headers=ADMIN)
+    assert (status, body["state"], body["reason"]) == (200, "refused", "busy")
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("token", "request_body", "status", "code"),
+    [
+        (
+            SUP1,
+            {"supervisor": "sup1", "agent": "1043", "mode": "monitor"},
+            409,
+            "agent_not_on_call",
+        ),
+        (SUP1, {"supervisor": "sup1", "agent": "9999", "mode": "monitor"}, 404, "unknown_agent"),
+        (SUP2, {"supervisor": "sup2", "agent": "1042", "mode": "barge"}, 403, "not_permitted"),
+        (SUP2, {"supervisor": "sup1", "agent": "1042", "mode": "monitor"}, 403, "forbidden"),
+        (
+            ADMIN,
+            {"supervisor": "nobody", "agent": "1042", "mode": "monitor"},
+            422,
+            "unknown_supervisor",
+        ),
+        (ADMIN, {"supervisor": "sup1", "agent": "1042", "mode": "loud"}, 422, "invalid_field"),
+        (
+            ADMIN,
+            {
+                "supervisor": "sup1",
+                "agent": "1042",
+                "mode": "monitor",
+                "supervisor_endpoint": "PJSIP/2002",
+            },
+            422,
+            "invalid_field",
+        ),
+        (ADMIN, {"supervisor": "sup1", "agent": "x" * 65, "mode": "monitor"}, 422, "invalid_field"),
+    ],
+)
+async def test_http_session_requests_are_checked_before_anyone_is_rung(
+    token: dict[str, str],
+    request_body: dict[str, str],
+    status: int,
+    code: str,
+    phones: Phones,
+    pbx: AriClient,
+    coachd: Daemon,
+    http: aiohttp.ClientSession,
+) -> None:
+    await connect_call(phones)
+    got, body = await call_json(http, "POST", "/v1/sessions", headers=token, json=request_body)
+    assert (got, body["error"]["code"]) == (status, code), body
+    await asyncio.sleep(0.3)
+    assert phones.incoming["2001"].empty() and phones.incoming["2002"].empty()
+    assert await wait_no_leftovers(pbx, within=0.5) == []

@@ -112,7 +112,7 @@ class Phones:
         self.bridges: list[str] = []
         self.legs: dict[str, Leg] = {}
         self._started: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._incoming: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
+        self.incoming: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -143,7 +143,7 @@ class Phones:
                 fut.set_result(event)
             if args[:1] == ["incoming"] and len(args) > 1:
                 self.channels.append(cid)
-                self._incoming[args[1]].put_nowait(cid)
+                self.incoming[args[1]].put_nowait(cid)
         elif kind in ("StasisEnd", "ChannelDestroyed"):
             leg = self.legs.get(cid)
             if leg is not None:
@@ -179,7 +179,7 @@ class Phones:
 
     async def answer(self, exten: str, *, timeout: float = 10.0) -> Leg:
         """Wait for the PBX to ring ``exten`` on the phones instance and answer it."""
-        cid = await asyncio.wait_for(self._incoming[exten].get(), timeout)
+        cid = await asyncio.wait_for(self.incoming[exten].get(), timeout)
         await self.ari.answer(cid)
         leg = Leg(self, exten, cid)
         self.legs[cid] = leg

@@ -1949,3 +1949,30 @@ def test_refusal_after_a_dropped_session_started_reports_no_mode() -> None:
     refused = next(cmd for cmd in pb.rest() if isinstance(cmd, c.Publish))
     assert Pub("session_refused", seq=1, reason="agent_hangup")(refused)
     assert refused.data["mode"] is None
+
+
+def test_a_supervisor_call_not_answered_is_reported_as_refused_with_the_cause() -> None:
+    session = Session(
+        id="abc123def456",
+        supervisor_channel="coachdring-abc123def456",
+        endpoint="PJSIP/2001",
+        agent="1042",
+        requested_mode=Mode.WHISPER,
+    )
+    commands = session.ringing_failed("busy")
+    assert commands == [
+        c.Publish(
+            "session_refused",
+            1,
+            {
+                "session_id": "abc123def456",
+                "agent": "1042",
+                "supervisor": None,
+                "endpoint": "PJSIP/2001",
+                "mode": None,
+                "reason": "busy",
+            },
+        ),
+        c.Finished("busy"),
+    ]
+    assert session.state is State.ENDED
