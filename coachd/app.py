@@ -25,6 +25,7 @@ from coachd.core.session import Options
 from coachd.engine import Engine, FanOut, LogSink
 from coachd.http.api import Api
 from coachd.http.feed import EventFeed
+from coachd.http.metrics import Metrics, Readings
 from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
 from coachd.mqtt.publisher import MqttPublisher
 from coachd.sdnotify import Notifier
@@ -32,6 +33,29 @@ from coachd.storage.log import CoachingLog
 from coachd.storage.store import default_sqlite_path, describe, open_store
 
 log = structlog.get_logger(__name__)
+
+
+def _mqtt_readings(mqtt: MqttPublisher) -> dict[str, float]:
+    stats = mqtt.stats()
+    return {
+        "connected": float(stats.connected),
+        "queue_depth": stats.queued,
+        "dropped": stats.dropped,
+        "reconnects": stats.reconnects,
+        "published": stats.published,
+    }
+
+
+def _store_readings(coaching_log: CoachingLog) -> dict[str, float]:
+    stats = coaching_log.stats()
+    return {
+        "rows_written": stats.written,
+        "rows_spooled": stats.spooled,
+        "rows_rejected": stats.rejected,
+        "rows_queued": stats.queued,
+        "spool_pending": stats.spool_pending,
+        "available": float(coaching_log.available.is_set()),
+    }
 
 
 def spool_path(config: Config) -> Path:
@@ -101,8 +125,23 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         http: web.AppRunner | None = None
         feed = EventFeed(config.instance)
         if config.http.address is not None:
-            sink.sinks = (*sink.sinks, feed)
-            api = Api(config=config, engine=engine, feed=feed, ready=stream.connected.is_set)
+            metrics = Metrics(
+                Readings(
+                    registry=registry,
+                    ari_reconnects=lambda: stream.reconnects,
+                    mqtt=(lambda: _mqtt_readings(mqtt)) if mqtt is not None else None,
+                    store=lambda: _store_readings(coaching_log),
+                )
+            )
+            engine.on_switch = metrics.observe_switch
+            sink.sinks = (*sink.sinks, feed, metrics)
+            api = Api(
+                config=config,
+                engine=engine,
+                feed=feed,
+                ready=stream.connected.is_set,
+                metrics=metrics,
+            )
             http = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1.0)
             await http.setup()
             host, port = config.http.address

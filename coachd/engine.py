@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -74,6 +74,8 @@ class Engine:
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self.accepting = True
         self._asterisk_boot = ""
+        self.on_switch: Callable[[float], None] | None = None
+        """Told how long each mode switch took, request to routing applied (metrics)."""
         self._ringing: dict[str, tuple[str, str, str, Mode]] = {}
         """Supervisor calls coachd placed: channel id -> (session id, endpoint, agent, mode)."""
 
@@ -149,7 +151,11 @@ class Engine:
                     mode = session.mode_for_digit(event.digit)
                     if mode is not None and event.channel == session.supervisor_channel:
                         event = self.registry.mode_request(session, mode, "dtmf")
+                before, started = session.mode, time.monotonic()
                 finished = await self._execute(session, session.handle(event))
+                switched = isinstance(event, e.ModeRequested) and session.mode != before
+                if switched and self.on_switch is not None:
+                    self.on_switch(time.monotonic() - started)
         finally:
             for key in [k for k in self._timers if k[0] == session.id]:
                 self._timers.pop(key).cancel()

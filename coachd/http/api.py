@@ -24,13 +24,15 @@ from coachd.core.modes import parse_mode
 from coachd.core.registry import new_session_id
 from coachd.engine import Engine
 from coachd.http.feed import EventFeed
+from coachd.http.metrics import CONTENT_TYPE, Metrics
+from coachd.http.openapi import OPENAPI
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 16 * 1024
 SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
 PATCH_TIMEOUT = 3.0
-PUBLIC = frozenset({"/healthz", "/readyz"})
+PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 PRINCIPAL = "coachd.principal"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -66,8 +68,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 class Api:
     def __init__(
-        self, *, config: Config, engine: Engine, feed: EventFeed, ready: Callable[[], bool]
+        self,
+        *,
+        config: Config,
+        engine: Engine,
+        feed: EventFeed,
+        ready: Callable[[], bool],
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.config = config
         self.engine = engine
         self.feed = feed
@@ -88,6 +97,8 @@ class Api:
         app.router.add_patch("/v1/sessions/{id}", self.patch_session)
         app.router.add_delete("/v1/sessions/{id}", self.delete_session)
         app.router.add_get("/v1/events", self.events)
+        app.router.add_get("/metrics", self.render_metrics)
+        app.router.add_get("/openapi.json", self.openapi)
         return app
 
     # --- auth ---------------------------------------------------------------------
@@ -250,6 +261,14 @@ class Api:
         if view["state"] != "active" or not self.engine.end_session(view["session_id"], "api"):
             raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
         return web.json_response({"session_id": view["session_id"], "state": "ending"}, status=202)
+
+    async def render_metrics(self, request: web.Request) -> web.Response:
+        if self.metrics is None:
+            raise ApiError(404, "not_found", "metrics are off")
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
 
     # --- events ---------------------------------------------------------------------
 

@@ -292,3 +292,45 @@ async def test_http_session_requests_are_checked_before_anyone_is_rung(
     await asyncio.sleep(0.3)
     assert phones.incoming["2001"].empty() and phones.incoming["2002"].empty()
     assert await wait_no_leftovers(pbx, within=0.5) == []
+
+
+def metric(text: str, name: str) -> float:
+    """The sum of a metric's samples in the Prometheus text format."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            key = line.split(" ")[0]
+            if key == name or key.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_metrics_count_sessions_and_switches_and_openapi_is_public(
+    phones: Phones, pbx: AriClient, coachd: Daemon, http: aiohttp.ClientSession
+) -> None:
+    async with http.get("/metrics") as resp:
+        assert resp.status == 401
+    async with http.get("/metrics", headers=ADMIN) as resp:
+        before = await resp.text()
+    call = await connect_call(phones)
+    dialled = await supervisor_dials(phones, "2001", "*2221042")
+    t = await settle(call, dialled.party, "monitor", after=dialled.answered_at)
+    await dialled.party.leg.dtmf("5")
+    await settle(call, dialled.party, "whisper", after=t)
+    async with http.get("/metrics", headers=ADMIN) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        during = await resp.text()
+    assert metric(during, "coachd_sessions_started_total") == (
+        metric(before, "coachd_sessions_started_total") + 1
+    )
+    assert metric(during, "coachd_switch_seconds_count") == (
+        metric(before, "coachd_switch_seconds_count") + 1
+    )
+    assert 'coachd_active_sessions{mode="whisper"} 1.0' in during
+    assert metric(during, "coachd_mqtt_connected") == 1.0
+    await dialled.party.leg.hangup()
+    assert await wait_no_leftovers(pbx, within=1.0) == []
+
+    status, doc = await call_json(http, "GET", "/openapi.json")
+    assert (status, doc["openapi"]) == (200, "3.1.0")
+    assert "/v1/sessions/{id}" in doc["paths"]
