@@ -9,7 +9,7 @@ from pathlib import Path
 
 from coachd import __version__
 from coachd.config import Config, load_config
-from coachd.errors import ConfigError
+from coachd.errors import CoachdError, ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +107,10 @@ def _run(config: Config) -> int:
         return asyncio.run(app.run(config))
     except KeyboardInterrupt:
         return 130
+    except CoachdError as exc:
+        # e.g. the database cannot be reached at start: say why, exit non-zero.
+        print(f"coachd: {exc}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:

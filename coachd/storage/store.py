@@ -32,6 +32,7 @@ import aiomysql
 import aiosqlite
 import pymysql
 
+from coachd.errors import CoachdError
 from coachd.storage import schema
 from coachd.storage.schema import Dialect
 
@@ -46,7 +47,7 @@ TABLES: tuple[str, ...] = (
 )
 
 
-class StoreError(Exception):
+class StoreError(CoachdError):
     """The database refused a request; retrying it will not help."""
 
 

@@ -184,3 +184,14 @@ def test_a_feature_this_version_lacks_is_refused_not_ignored() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.startswith("coachd: config error: policy.notify_agent: not supported")
+
+
+def test_run_exits_with_the_reason_when_the_database_is_unreachable() -> None:
+    result = run_cli(
+        "run",
+        "--config",
+        str(EXAMPLE),
+        env={"COACHD_DATABASE__URL": "mysql://root@127.0.0.1:1/nowhere"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("coachd: mysql:")
