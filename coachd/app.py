@@ -120,7 +120,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         if config.mqtt.enabled:
             control = MqttControl(engine).answer if config.mqtt.control else None
             mqtt = MqttPublisher(config.mqtt, config.instance, control=control)
-            sink.sinks = (*sink.sinks, mqtt)
+            sink.add(mqtt)
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
         http: web.AppRunner | None = None
         feed = EventFeed(config.instance)
@@ -134,7 +134,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 )
             )
             engine.on_switch = metrics.observe_switch
-            sink.sinks = (*sink.sinks, feed, metrics)
+            sink.add(feed, metrics)
             api = Api(
                 config=config,
                 engine=engine,

@@ -47,7 +47,10 @@ class FanOut:
     """Every event to every sink, in order."""
 
     def __init__(self, *sinks: EventSink) -> None:
-        self.sinks: tuple[EventSink, ...] = sinks
+        self.sinks: list[EventSink] = list(sinks)
+
+    def add(self, *sinks: EventSink) -> None:
+        self.sinks.extend(sinks)
 
     async def publish(self, session: Session, event: c.Publish) -> None:
         for sink in self.sinks:

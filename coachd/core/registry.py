@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from coachd.core import events as e
-from coachd.core.modes import ROUTING, Mode
+from coachd.core.modes import TALKING_MODES, Mode
 from coachd.core.session import Options, Session
 
 PREFIX = "coachd-"
@@ -59,15 +59,13 @@ class Registry:
     def mode_request(self, session: Session, mode: Mode, source: str) -> e.ModeRequested:
         """A mode request, marked blocked when another supervisor talks to the agent."""
         blocked_by = None
-        if self.single_talker and (ROUTING[mode].agent or ROUTING[mode].caller):
-            for other in self.sessions.values():
-                if (
-                    other is not session
-                    and other.agent_channel == session.agent_channel
-                    and (other.talking)
-                ):
-                    blocked_by = other.id
-                    break
+        if self.single_talker and mode in TALKING_MODES:
+            talkers = [
+                other
+                for other in self.on_agent(session.agent_channel)
+                if other is not session and other.talking
+            ]
+            blocked_by = talkers[0].id if talkers else None
         return e.ModeRequested(mode, source, blocked_by)
 
     def on_agent(self, agent_channel: str) -> list[Session]:

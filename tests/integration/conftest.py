@@ -38,12 +38,8 @@ async def phones(pbx: AriClient) -> AsyncIterator[Phones]:
 @pytest.fixture(scope="module")
 def coachd_daemon() -> Iterator[Daemon]:
     """coachd running against the sandbox PBX with sandbox/coachd.toml."""
-    daemon = Daemon()
-    daemon.start()
-    yield daemon
-    assert daemon.stop() == 0, daemon.tail()
-    errors = daemon.errors()
-    assert not errors, errors
+    with Daemon().running() as daemon:
+        yield daemon
 
 
 @pytest.fixture

@@ -22,12 +22,8 @@ __all__ = ["mysql_database"]  # a fixture, used below
 @pytest.fixture(params=["sqlite", "mysql"])
 def daemon(request: pytest.FixtureRequest, mysql_database: str) -> Iterator[Daemon]:
     env = {"COACHD_DATABASE__URL": mysql_url(mysql_database)} if request.param == "mysql" else {}
-    d = Daemon(name="log-" + request.param, env=env)
-    d.database_url = env.get("COACHD_DATABASE__URL", d.database_url)
-    d.start()
-    yield d
-    assert d.stop() == 0, d.tail()
-    assert not d.errors()
+    with Daemon(name="log-" + request.param, env=env).running() as d:
+        yield d
 
 
 async def test_a_session_and_its_mode_periods_are_recorded_exactly_once(

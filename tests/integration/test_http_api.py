@@ -34,11 +34,8 @@ SUP2 = {"Authorization": "Bearer sandbox-sup2-token-0001"}
 
 @pytest.fixture(scope="module")
 def coachd_daemon() -> Iterator[Daemon]:
-    daemon = Daemon(env={"COACHD_HTTP__LISTEN": LISTEN}, name="http")
-    daemon.start()
-    yield daemon
-    assert daemon.stop() == 0, daemon.tail()
-    assert not daemon.errors()
+    with Daemon(env={"COACHD_HTTP__LISTEN": LISTEN}, name="http").running() as daemon:
+        yield daemon
 
 
 @pytest.fixture

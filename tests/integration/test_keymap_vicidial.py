@@ -15,11 +15,8 @@ from tests.sandbox.phones import Phones
 
 @pytest.fixture(scope="module")
 def coachd_daemon() -> Iterator[Daemon]:
-    daemon = Daemon(env={"COACHD_POLICY__KEYMAP": "vicidial"}, name="vicidial")
-    daemon.start()
-    yield daemon
-    assert daemon.stop() == 0, daemon.tail()
-    assert not daemon.errors()
+    with Daemon(env={"COACHD_POLICY__KEYMAP": "vicidial"}, name="vicidial").running() as daemon:
+        yield daemon
 
 
 async def test_vicidial_keymap_swaps_barge_and_whisper(

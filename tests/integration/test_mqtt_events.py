@@ -56,11 +56,8 @@ class Subscriber:
 @pytest.fixture(scope="module")
 def coachd_daemon() -> Iterator[Daemon]:
     """This module's coachd takes mode requests over MQTT ([mqtt] control)."""
-    daemon = Daemon(env={"COACHD_MQTT__CONTROL": "true"}, name="mqtt-control")
-    daemon.start()
-    yield daemon
-    assert daemon.stop() == 0, daemon.tail()
-    assert not daemon.errors()
+    with Daemon(env={"COACHD_MQTT__CONTROL": "true"}, name="mqtt-control").running() as daemon:
+        yield daemon
 
 
 @pytest.fixture

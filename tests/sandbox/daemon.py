@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,16 @@ class Daemon:
         self.mqtt_prefix = f"coachd-test-{uuid.uuid4().hex[:8]}"
         # Its own coaching log too, unless the test names one.
         tag = f"{name or 'coachd'}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.database_url = f"sqlite:///{ARTIFACTS / (tag + '.db')}"
+        own_database = f"sqlite:///{ARTIFACTS / (tag + '.db')}"
         self.env = {
             "COACHD_MQTT__TOPIC_PREFIX": self.mqtt_prefix,
             # The broker allows one connection per client id.
             "COACHD_MQTT__CLIENT_ID": "coachd-" + tag,
-            "COACHD_DATABASE__URL": self.database_url,
+            "COACHD_DATABASE__URL": own_database,
             "COACHD_DATABASE__SPOOL": str(ARTIFACTS / (tag + ".spool.jsonl")),
             **(env or {}),
         }
+        self.database_url = self.env["COACHD_DATABASE__URL"]
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"coachd{('-' + name) if name else ''}-{os.getpid()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -69,6 +71,17 @@ class Daemon:
         self.proc.kill()
         self.proc.wait()
         raise RuntimeError(f"coachd not ready within {timeout} s:\n{self.tail()}")
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Daemon]:
+        """Started here, stopped at the end: it must exit cleanly and log no error."""
+        self.start()
+        try:
+            yield self
+        finally:
+            assert self.stop() == 0, self.tail()
+        errors = self.errors()
+        assert not errors, errors
 
     def stop(self, timeout: float = 10.0) -> int:
         assert self.proc is not None
