@@ -5,9 +5,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test check lint typecheck pytest venv tools services sandbox sandbox-down sandbox-status clean
+.PHONY: demo test check lint typecheck pytest venv tools services sandbox sandbox-down sandbox-status clean
 
 test: venv services sandbox lint typecheck pytest
+
+# One coached call on the sandbox, measured from the parties' audio (README:
+# Quick start). KEEP=1 keeps the call going for you to try the feature codes.
+demo: venv services sandbox
+	scripts/ensure-tools demo
+	$(PY) scripts/demo.py $(if $(KEEP),--keep)
 
 venv: $(VENV)/.installed
 
@@ -33,8 +39,8 @@ sandbox-status:
 	scripts/sandbox status
 
 lint: venv
-	$(VENV)/bin/ruff check coachd tests
-	$(VENV)/bin/ruff format --check coachd tests
+	$(VENV)/bin/ruff check coachd tests scripts/demo.py
+	$(VENV)/bin/ruff format --check coachd tests scripts/demo.py
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -56,14 +56,19 @@ class Leg:
 
     async def say_tone(self, freq_hz: float) -> None:
         """Send a continuous tone to the PBX, as if the person spoke."""
+        await self.say(f"tone:{freq_hz:g}/1000")
+
+    async def say(self, media: str) -> None:
+        """Send ``media`` (an ARI media URI, e.g. ``sound:...``) to the PBX, instead
+        of whatever this phone said before."""
         if self.bridge_id is None:
             self.bridge_id = _uid("talk")
             await self.ari.create_bridge(self.bridge_id, name=self.bridge_id)
             self.phones.bridges.append(self.bridge_id)
             await self.ari.add_channels(self.bridge_id, [self.channel_id])
         await self.stop_tone()
-        self.tone_playback = _uid("tone")
-        await self.ari.play_on_bridge(self.bridge_id, f"tone:{freq_hz:g}/1000", self.tone_playback)
+        self.tone_playback = _uid("say")
+        await self.ari.play_on_bridge(self.bridge_id, media, self.tone_playback)
 
     async def stop_tone(self) -> None:
         if self.tone_playback is not None:
