@@ -1,4 +1,4 @@
-"""Command-line entry point: ``coachd run`` / ``coachd check-config`` / ``coachd db``."""
+"""Command-line entry point: ``coachd run`` / ``check-config`` / ``db`` / ``doctor``."""
 
 import argparse
 import asyncio
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="TOML configuration file (default: $COACHD_CONFIG)",
         )
     _add_db_parser(commands)
+    _add_doctor_parser(commands)
     return parser
 
 
@@ -54,6 +55,64 @@ def _add_db_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser
         metavar="URL",
         help="mysql://user:password@host:port/db or sqlite:///path (overrides the config)",
     )
+
+
+def _add_doctor_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    help_text = "check Asterisk (over ARI) and coachd's connections for what breaks coaching"
+    doctor = commands.add_parser(
+        "doctor",
+        help=help_text,
+        description=help_text + ". Exit code: 0 nothing wrong, 1 errors, 2 warnings only.",
+    )
+    doctor.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        metavar="PATH",
+        help="TOML configuration file (default: $COACHD_CONFIG)",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="ENDPOINT",
+        help="an agent's endpoint to check (PJSIP/1042 or 1042; repeatable, or comma-separated;"
+        " default: every endpoint that is not a supervisor's)",
+    )
+    doctor.add_argument(
+        "--dialplan",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="a dialplan file to look for ChanSpy without q and for coachd's Stasis() in"
+        " (repeatable; #include is not followed; ARI cannot read the dialplan)",
+    )
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from coachd.doctor import report
+    from coachd.doctor.checks import run_checks
+    from coachd.doctor.gather import gather
+    from coachd.log import configure_logging
+
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"coachd: config error: {exc}", file=sys.stderr)
+        return 1
+    configure_logging("error", "auto")  # stray library logs to stderr, never into the report
+    agents = [a.strip() for item in args.endpoint for a in item.split(",") if a.strip()]
+    try:
+        facts = asyncio.run(gather(config, agents=agents, dialplan=args.dialplan))
+    except KeyboardInterrupt:
+        return 130
+    except CoachdError as exc:  # ARI failed after it had answered: nothing to judge
+        print(f"coachd: doctor: {exc}", file=sys.stderr)
+        return 1
+    findings = run_checks(facts)
+    print(report.to_json(findings) if args.json else report.to_text(findings))
+    return report.exit_code(findings)
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -121,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     if args.command == "db":
         return _db(args)
+    if args.command == "doctor":
+        return _doctor(args)
     try:
         config = _load(args)
     except ConfigError as exc:

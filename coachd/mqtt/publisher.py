@@ -473,3 +473,23 @@ class MqttPublisher:
             task.cancel()
             await asyncio.wait({task}, timeout=1.0)
             log.warning("mqtt_stop_timed_out", unsent=len(self._queue))
+
+
+async def probe(broker: Broker, client_id: str, timeout: float) -> str | None:
+    """Connect to ``broker`` and disconnect (``coachd doctor``): None, or what failed."""
+    client = aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        identifier=client_id,
+        clean_session=True,
+        timeout=timeout,
+        tls_context=ssl.create_default_context() if broker.tls else None,
+    )
+    try:
+        async with asyncio.timeout(timeout), client:
+            pass
+    except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+        return str(exc) or type(exc).__name__
+    return None

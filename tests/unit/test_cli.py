@@ -195,3 +195,42 @@ def test_run_exits_with_the_reason_when_the_database_is_unreachable() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("coachd: mysql:")
+
+
+# --- coachd doctor ---------------------------------------------------------------
+
+
+def test_doctor_json_reports_unreachable_ari_and_database_as_errors_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        '[ari]\nurl = "http://127.0.0.1:1"\nusername = "coachd"\npassword = "hunter2"\n'
+        '[database]\nurl = "mysql://root:hunter2@127.0.0.1:1/coachd"\n',
+    )
+    result = run_cli("doctor", "--config", str(path), "--json")
+
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)
+    assert [(f["check"], f["subject"], f["severity"]) for f in findings] == [
+        ("ari", "http://127.0.0.1:1", "error"),
+        ("mqtt", "mqtt", "ok"),
+        ("database", "mysql://root@127.0.0.1:1/coachd", "error"),
+    ]
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_doctor_text_ends_with_the_counts_and_exit_code(tmp_path: Path) -> None:
+    path = write(tmp_path, '[ari]\nurl = "http://127.0.0.1:1"\nusername = "u"\npassword = "p"\n')
+    result = run_cli("doctor", "--config", str(path))
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1] == "1 errors, 0 warnings, 2 ok (exit 1: errors)"
+
+
+def test_doctor_with_a_bad_config_exits_1_with_the_key() -> None:
+    result = run_cli("doctor", "--config", str(EXAMPLE), env={"COACHD_ARI__URL": "ftp://x"})
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("coachd: config error: ari.url")
