@@ -5,9 +5,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test check lint typecheck pytest venv tools services sandbox sandbox-down sandbox-status clean
+.PHONY: bench demo test check lint typecheck pytest venv tools services sandbox sandbox-down sandbox-status clean
 
 test: venv services sandbox lint typecheck pytest
+
+# coachd against ChanSpy on the sandbox: bench/results/*.json and BENCHMARKS.md
+# (not part of `make test`; BENCH_ARGS="--switches 1000" for the full count).
+bench: venv services sandbox
+	$(PY) -m bench $(BENCH_ARGS)
 
 # One coached call on the sandbox, measured from the parties' audio (README:
 # Quick start). KEEP=1 keeps the call going for you to try the feature codes.
@@ -39,8 +44,8 @@ sandbox-status:
 	scripts/sandbox status
 
 lint: venv
-	$(VENV)/bin/ruff check coachd tests scripts/demo.py
-	$(VENV)/bin/ruff format --check coachd tests scripts/demo.py
+	$(VENV)/bin/ruff check coachd tests bench scripts/demo.py
+	$(VENV)/bin/ruff format --check coachd tests bench scripts/demo.py
 
 typecheck: venv
 	$(VENV)/bin/mypy

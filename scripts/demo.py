@@ -50,6 +50,7 @@ SUPERVISOR_PHONE = "2001"
 DIGITS = {"monitor": "4", "whisper": "5", "barge": "6"}  # keymap "chanspy"
 PLAN = ("monitor", "whisper", "barge", "monitor")
 TONE_SECONDS = 2.0
+HTTP_LISTEN = "127.0.0.1:8089"
 
 LINES = {
     "caller": "Hi, I ordered a laptop two weeks ago and it still has not arrived.",
@@ -192,7 +193,7 @@ async def demo(out: Path, keep: bool) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         lengths = make_speech(Path(tmp))
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before the call)
-    daemon = Daemon(SANDBOX_CONFIG, name="demo")
+    daemon = Daemon(SANDBOX_CONFIG, env={"COACHD_HTTP__LISTEN": HTTP_LISTEN}, name="demo")
     say("demo: starting coachd (log: " + str(daemon.log_path.relative_to(REPO)) + ")")
     daemon.start()
     t0 = time.monotonic()
@@ -348,7 +349,9 @@ async def keep_running(phones: Phones) -> None:
     say("  quit             end the demo (the sandbox stays up)")
     say("or use the HTTP API, e.g.:")
     say(
-        "  curl -s -H 'Authorization: Bearer sandbox-admin-token-0001' http://127.0.0.1:8089/v1/sessions"
+        "  curl -s -H 'Authorization: Bearer sandbox-admin-token-0001' http://"
+        + HTTP_LISTEN
+        + "/v1/sessions"
     )
     loop = asyncio.get_running_loop()
     leg: Leg | None = None
