@@ -1,4 +1,4 @@
-"""Command-line entry point: ``coachd run`` / ``check-config`` / ``db`` / ``doctor``."""
+"""Command-line entry point: ``coachd run``, ``check-config``, ``db``, ``doctor``, ``report``."""
 
 import argparse
 import asyncio
@@ -10,6 +10,7 @@ from pathlib import Path
 from coachd import __version__
 from coachd.config import Config, load_config
 from coachd.errors import CoachdError, ConfigError
+from coachd.reports import cli as reports_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     _add_db_parser(commands)
     _add_doctor_parser(commands)
+    reports_cli.register(commands)
     return parser
 
 
@@ -182,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return _db(args)
     if args.command == "doctor":
         return _doctor(args)
+    if args.command == "report":
+        return reports_cli.handle(args)
     try:
         config = _load(args)
     except ConfigError as exc:

@@ -18,10 +18,11 @@ from aiohttp import web
 
 from coachd.ari.client import AriClient
 from coachd.ari.events import EventStream
-from coachd.authorize import ConfigAuthorizer, EndpointResolver
-from coachd.config import Config
+from coachd.authorize import Authorizer, ConfigAuthorizer, EndpointResolver
+from coachd.config import Config, LimitsConfig
+from coachd.core.modes import Mode
 from coachd.core.registry import Registry
-from coachd.core.session import Options
+from coachd.core.session import Options, TimeLimit
 from coachd.engine import Engine, FanOut, LogSink
 from coachd.http.api import Api
 from coachd.http.feed import EventFeed
@@ -31,6 +32,7 @@ from coachd.mqtt.publisher import MqttPublisher
 from coachd.sdnotify import Notifier
 from coachd.storage.log import CoachingLog
 from coachd.storage.store import default_sqlite_path, describe, open_store
+from coachd.vicidial import setup as vicidial
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +90,15 @@ class MqttControl:
         return result_payload(request.request_id, error)
 
 
+def time_limits(limits: LimitsConfig) -> tuple[TimeLimit, ...]:
+    out = []
+    for mode in Mode:
+        warning, limit = limits.for_mode(mode.value)
+        if warning or limit:
+            out.append(TimeLimit(mode, warning, limit))
+    return tuple(out)
+
+
 async def serve(config: Config, stop: asyncio.Event) -> None:
     async with AriClient(
         url=config.ari.url,
@@ -100,10 +111,11 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 keymap=config.policy.keymap,
                 beep_supervisor=config.policy.beep_supervisor,
                 end_tone=config.policy.end_tone,
+                time_limits=time_limits(config.limits),
             ),
             single_talker=config.policy.single_talker,
         )
-        authorizer = ConfigAuthorizer(
+        authorizer: Authorizer = ConfigAuthorizer(
             config, EndpointResolver(ari, config.ari.endpoint_technologies)
         )
         store = open_store(config.database.url)
@@ -113,6 +125,19 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         log.info("store_ready", store=describe(store), schema_version=version)
         coaching_log = CoachingLog(store, instance=config.instance, spool_path=spool_path(config))
         sink = FanOut(LogSink(), coaching_log)
+        vici = None
+        if config.vicidial.enabled:
+            # Supervisors, permissions and shifts from VICIdial's tables; sessions
+            # also go to VICIdial's monitoring log.
+            vici = vicidial.build(config, ari, spool_path(config))
+            try:
+                await vici.directory.check_schema()
+            except BaseException:
+                await vici.pool.close()
+                raise
+            log.info("vicidial_ready", server_ip=config.vicidial.server_ip)
+            authorizer = vici.authorizer
+            sink.add(vici.monitor_log)
         engine = Engine(
             ari=ari, app=config.ari.app, registry=registry, authorizer=authorizer, sink=sink
         )
@@ -153,6 +178,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             watchdog = tg.create_task(notifier.watchdog(), name="watchdog")
             tg.create_task(coaching_log.run(), name="coaching-log")
+            if vici is not None:
+                tg.create_task(vici.monitor_log.run(), name="vicidial-monitor-log")
             if mqtt is not None:
                 tg.create_task(mqtt.run(), name="mqtt")
             events = tg.create_task(
@@ -176,13 +203,19 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             deadline = loop.time() + config.daemon.shutdown_timeout
             # Sessions get most of the time (end tone, hang-up), MQTT the rest.
             await engine.shutdown(config.daemon.shutdown_timeout * 0.6)
-            await coaching_log.stop(max(0.5, (deadline - loop.time()) / 2))
+            logs_timeout = max(0.5, (deadline - loop.time()) / 2)
+            await asyncio.gather(
+                coaching_log.stop(logs_timeout),
+                *([vici.monitor_log.stop(logs_timeout)] if vici is not None else []),
+            )
             if mqtt is not None:
                 await mqtt.stop(max(0.5, deadline - loop.time()))
             events.cancel()
             ready.cancel()
             watchdog.cancel()
         await store.close()
+        if vici is not None:
+            await vici.pool.close()
     log.info("coachd_stopped")
 
 

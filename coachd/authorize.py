@@ -8,7 +8,7 @@ database (VICIdial) implementations slot in.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Literal, Protocol
 
 from coachd.ari.client import AriClient
 from coachd.ari.errors import AriNotFound
@@ -18,6 +18,19 @@ from coachd.core.modes import Mode
 
 AGENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
+Via = Literal["dial", "api"]
+"""How a session is asked for: a feature code dialled, or the HTTP API."""
+
+REFUSAL_REASONS = (
+    "not_permitted",
+    "unknown_agent",
+    "own_endpoint",
+    "agent_not_on_call",
+    "outside_shift",
+    "permission_store_unavailable",
+)
+"""Every reason an authorizer refuses with (documented in docs/events.md)."""
+
 
 class AgentResolver(Protocol):
     async def resolve(self, agent: str) -> tuple[str, str] | None:
@@ -26,8 +39,15 @@ class AgentResolver(Protocol):
 
 class Authorizer(Protocol):
     async def authorize(
-        self, endpoint: str, agent: str, mode: Mode
+        self, endpoint: str, agent: str, mode: Mode, *, via: Via = "dial"
     ) -> e.Authorized | e.Refused: ...
+
+    async def endpoints_of(self, user: str) -> tuple[str, ...]:
+        """Where supervisor ``user`` can be rung (HTTP API); () when there is no such one.
+
+        May raise :class:`~coachd.storage.errors.StoreError` (database authorizers).
+        """
+        ...
 
 
 class EndpointResolver:
@@ -59,7 +79,13 @@ class ConfigAuthorizer:
         self._config = config
         self._resolver = resolver
 
-    async def authorize(self, endpoint: str, agent: str, mode: Mode) -> e.Authorized | e.Refused:
+    async def endpoints_of(self, user: str) -> tuple[str, ...]:
+        found = next((s for s in self._config.supervisors if s.user == user), None)
+        return () if found is None else found.endpoints
+
+    async def authorize(
+        self, endpoint: str, agent: str, mode: Mode, *, via: Via = "dial"
+    ) -> e.Authorized | e.Refused:
         supervisor = self._config.supervisor_for_endpoint(endpoint)
         if supervisor is None:
             return e.Refused("not_permitted", "unknown supervisor endpoint " + endpoint)

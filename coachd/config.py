@@ -13,6 +13,7 @@ validator (``check``) and a redactor (``redact``) from
 import os
 import socket
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
@@ -92,6 +93,27 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Seconds a session may stay in one mode without a switch (0: no limit):
+    ``<mode>_warning`` plays a short tone to the supervisor, ``<mode>_limit``
+    ends the session (reason ``time_limit``). Default: the guide's "don't
+    whisper-coach for more than 15 minutes", as a warning only."""
+
+    monitor_warning: float = _field(0.0, check=chk.non_negative)
+    monitor_limit: float = _field(0.0, check=chk.non_negative)
+    whisper_warning: float = _field(900.0, check=chk.non_negative)
+    whisper_limit: float = _field(0.0, check=chk.non_negative)
+    private_whisper_warning: float = _field(900.0, check=chk.non_negative)
+    private_whisper_limit: float = _field(0.0, check=chk.non_negative)
+    barge_warning: float = _field(0.0, check=chk.non_negative)
+    barge_limit: float = _field(0.0, check=chk.non_negative)
+
+    def for_mode(self, mode: Mode) -> tuple[float, float]:
+        """``(warning, limit)`` seconds for ``mode``."""
+        return getattr(self, mode + "_warning"), getattr(self, mode + "_limit")
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonConfig:
     shutdown_timeout: float = _field(5.0, check=chk.positive)
 
@@ -100,6 +122,27 @@ class DaemonConfig:
 class LoggingConfig:
     level: LogLevel = "info"
     format: LogFormat = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class VicidialConfig:
+    """VICIdial mode: supervisors, permissions and shifts from VICIdial's tables
+    (in the database of ``[database] url``), sessions in its monitoring log."""
+
+    enabled: bool = False
+    min_user_level: int = _field(7, check=chk.non_negative)
+    require_api_access: bool = True
+    """HTTP-started sessions need vdc_agent_api_access and blind_monitor allowed."""
+    timezone: str | None = _field(None, check=chk.timezone)
+    """IANA zone of VICIdial's wall-clock times (shifts, log rows); None: the host's."""
+    server_ip: str | None = _field(None, check=chk.ipv4)
+    """This Asterisk's ``servers.server_ip``: phones and agents are looked up on it."""
+    timeout: float = _field(3.0, check=chk.positive)
+    """Seconds a permission lookup may take before the session is refused."""
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo | None:
+        return None if self.timezone is None else zoneinfo.ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +170,10 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    vicidial: VicidialConfig = field(default_factory=VicidialConfig)
     supervisors: tuple[SupervisorConfig, ...] = ()
     tokens: tuple[TokenConfig, ...] = ()
 
@@ -159,8 +204,10 @@ SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig,
     "http": HttpConfig,
     "policy": PolicyConfig,
+    "limits": LimitsConfig,
     "logging": LoggingConfig,
     "daemon": DaemonConfig,
+    "vicidial": VicidialConfig,
 }
 _TOP_LEVEL = frozenset({"instance", "supervisors", *SECTIONS})
 
@@ -208,11 +255,38 @@ def parse_config(data: Mapping[str, object], environ: Mapping[str, str]) -> Conf
     tokens_raw = tables["http"].pop("tokens", [])
     sections = {name: _build(cls, name, tables[name], overrides) for name, cls in SECTIONS.items()}
     supervisors = _supervisors(data.get("supervisors", []))
-    tokens = _tokens(tokens_raw, {s.user for s in supervisors})
-    return Config(instance=instance, supervisors=supervisors, tokens=tokens, **sections)
+    vicidial: VicidialConfig = sections["vicidial"]
+    users = None if vicidial.enabled else {s.user for s in supervisors}
+    tokens = _tokens(tokens_raw, users)
+    config = Config(instance=instance, supervisors=supervisors, tokens=tokens, **sections)
+    if vicidial.enabled:
+        _check_vicidial_mode(config)
+    return config
 
 
-def _tokens(raw: object, users: set[str]) -> tuple[TokenConfig, ...]:
+def _check_vicidial_mode(config: Config) -> None:
+    """Settings that VICIdial mode replaces may not be set beside it."""
+    url = config.database.url
+    if url is None or not url.startswith("mysql://"):
+        raise ConfigError(
+            "vicidial.enabled needs VICIdial's MariaDB/MySQL database here (mysql://...)",
+            key="database.url",
+        )
+    if config.supervisors:
+        raise ConfigError(
+            "with vicidial.enabled, supervisors are VICIdial users: remove [[supervisors]]",
+            key="supervisors",
+        )
+    if config.policy.min_user_level != PolicyConfig().min_user_level:
+        raise ConfigError(
+            "applies to [[supervisors]] only: with vicidial.enabled set vicidial.min_user_level",
+            key="policy.min_user_level",
+        )
+
+
+def _tokens(raw: object, users: set[str] | None) -> tuple[TokenConfig, ...]:
+    """``[[http.tokens]]``; a supervisor's token names one of ``users`` (None: any user,
+    checked when used, as in VICIdial mode)."""
     if not isinstance(raw, list):
         raise ConfigError("expected an array of tables ([[http.tokens]])", key="http.tokens")
     tokens: list[TokenConfig] = []
@@ -239,8 +313,10 @@ def _tokens(raw: object, users: set[str]) -> tuple[TokenConfig, ...]:
         role, user = table.get("role"), table.get("user")
         if role == "admin" and user is None:
             tokens.append(TokenConfig(secret, "admin"))
-        elif role == "supervisor" and isinstance(user, str) and user in users:
+        elif role == "supervisor" and isinstance(user, str) and _names(user, users):
             tokens.append(TokenConfig(secret, "supervisor", user))
+        elif role == "supervisor" and users is None:
+            raise ConfigError("must name a VICIdial user", key=f"{key}.user")
         elif role == "supervisor":
             raise ConfigError("must name a user of [[supervisors]]", key=f"{key}.user")
         else:
@@ -248,6 +324,10 @@ def _tokens(raw: object, users: set[str]) -> tuple[TokenConfig, ...]:
     if len({t.token for t in tokens}) != len(tokens):
         raise ConfigError("the same token is given twice", key="http.tokens")
     return tuple(tokens)
+
+
+def _names(user: str, users: set[str] | None) -> bool:
+    return bool(user.strip()) if users is None else user in users
 
 
 def _overrides(environ: Mapping[str, str]) -> dict[str, Override]:

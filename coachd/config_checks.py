@@ -6,7 +6,9 @@ must never echo secrets: URL validators show the URL with its password
 masked.
 """
 
+import ipaddress
 import re
+import zoneinfo
 from urllib.parse import urlsplit
 
 MASK = "********"
@@ -142,3 +144,19 @@ def split_listen(value: str) -> tuple[str, int]:
 
 def listen(value: str) -> None:
     split_listen(value)
+
+
+def timezone(value: str) -> None:
+    """An IANA time zone name the host's time zone database knows."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (e.g. 'America/New_York')") from None
+
+
+def ipv4(value: str) -> None:
+    """A dotted IPv4 address (what VICIdial keeps in its server_ip columns)."""
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"expected an IPv4 address such as 10.0.0.5, got {value!r}") from None

@@ -180,6 +180,12 @@ class Engine:
                 cmd = queue.popleft()
                 if isinstance(cmd, c.Finished):
                     return True
+                if isinstance(cmd, (c.Mute, c.Unmute)) and queue and type(queue[0]) is type(cmd):
+                    failed = await self._toggle_together(session, cmd, queue)
+                    if failed is not None:
+                        reports.append(failed)
+                        break
+                    continue
                 try:
                     follow_up = await self._do(session, cmd)
                 except AriError as exc:
@@ -201,6 +207,37 @@ class Engine:
             for report in reports:
                 batches.append(session.handle(report))
         return False
+
+    async def _toggle_together(
+        self, session: Session, first: c.Mute | c.Unmute, queue: deque[c.Command]
+    ) -> e.CommandFailed | None:
+        """A run of mutes (or of unmutes) at once: they are independent, and the run
+        ends before anything of the other kind, so closing still precedes opening.
+        A failure drops what follows the run, and the run's other failures."""
+        group: list[c.Command] = [first]
+        while queue and type(queue[0]) is type(first):
+            group.append(queue.popleft())
+        results = await asyncio.gather(
+            *(self._do(session, cmd) for cmd in group), return_exceptions=True
+        )
+        failures = []
+        for cmd, result in zip(group, results, strict=True):
+            if isinstance(result, AriError):
+                log.warning(
+                    "ari_command_failed",
+                    command=type(cmd).__name__,
+                    status=result.status,
+                    message=result.message,
+                )
+                failures.append((cmd, result))
+            elif isinstance(result, BaseException):
+                raise result
+        if not failures:
+            return None
+        (cmd, exc), *others = failures
+        dropped = tuple(other for other, _ in others) + tuple(queue)
+        queue.clear()
+        return e.CommandFailed(cmd, exc.status, exc.message, dropped=dropped)
 
     async def _do(self, session: Session, cmd: c.Command) -> e.SessionEvent | None:
         ari = self.ari
@@ -243,6 +280,9 @@ class Engine:
                     await ari.destroy_bridge(bridge)
             case c.StartTimer(name, seconds):
                 loop = asyncio.get_running_loop()
+                previous = self._timers.pop((session.id, name), None)
+                if previous is not None:  # a timer restarted under the same name
+                    previous.cancel()
                 self._timers[(session.id, name)] = loop.call_later(
                     seconds, self.deliver, session, e.TimerFired(name)
                 )

@@ -75,6 +75,11 @@ PLAYBACK_GRACE = 10.0
 """Seconds to wait for a refusal message to finish before hanging up anyway."""
 HANGUP_TIMER = "hangup"
 STOP_PREFIX = "stop:"
+WARNING_TIMER = "time-warning"
+LIMIT_TIMER = "time-limit"
+WARNING_TONE_MEDIA = "tone:!2600/100,!0/100,!2600/100,!0/100,!2600/100"
+WARNING_TONE_SECONDS = 0.5
+"""Three short high beeps, to the supervisor only."""
 
 
 class State(enum.Enum):
@@ -138,10 +143,21 @@ class SessionIds:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeLimit:
+    """Continuous time in ``mode``: a warning tone after ``warning`` seconds, the
+    session ended after ``limit`` seconds (0: never). The clock restarts on a switch."""
+
+    mode: Mode
+    warning: float = 0.0
+    limit: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
     keymap: str = "chanspy"
     beep_supervisor: bool = False
     end_tone: bool = True
+    time_limits: tuple[TimeLimit, ...] = ()
 
 
 @dataclass
@@ -170,6 +186,8 @@ class Session:
     bridges: list[str] = field(default_factory=list)
     muted: dict[tuple[str, c.MuteDirection], bool] = field(default_factory=dict)
     waiting_playback: str | None = None
+    limit_timers: set[str] = field(default_factory=set)
+    """Time-limit timers running for the current mode."""
     seq: int = 0
     playbacks: int = 0
 
@@ -292,7 +310,7 @@ class Session:
             cmds.append(self._play(BEEP_MEDIA))
         self.announced = True
         cmds.append(self._publish("session_started", mode=mode.value))
-        return cmds
+        return cmds + self._limit_timers(mode)
 
     def _on_mode_requested_setup(self, ev: e.ModeRequested) -> list[c.Command]:
         if ev.mode in self.granted and ev.blocked_by is None:
@@ -327,7 +345,46 @@ class Session:
             self._publish(
                 "mode_changed", before=before.value, after=ev.mode.value, source=ev.source
             ),
+            *self._limit_timers(ev.mode),
         ]
+
+    def _limit_timers(self, mode: Mode) -> list[c.Command]:
+        """Restart the time-limit clock for ``mode``."""
+        cmds: list[c.Command] = [c.CancelTimer(name) for name in sorted(self.limit_timers)]
+        self.limit_timers.clear()
+        for limit in self.options.time_limits:
+            if limit.mode is not mode:
+                continue
+            if limit.warning > 0 and (limit.limit <= 0 or limit.warning < limit.limit):
+                cmds.append(c.StartTimer(WARNING_TIMER, limit.warning))
+                self.limit_timers.add(WARNING_TIMER)
+            if limit.limit > 0:
+                cmds.append(c.StartTimer(LIMIT_TIMER, limit.limit))
+                self.limit_timers.add(LIMIT_TIMER)
+        return cmds
+
+    def _on_timer_active(self, ev: e.TimerFired) -> list[c.Command]:
+        assert self.mode is not None
+        limit = next((t for t in self.options.time_limits if t.mode is self.mode), None)
+        if limit is None:
+            return []
+        self.limit_timers.discard(ev.name)
+        if ev.name == WARNING_TIMER:
+            return [
+                *self._play_tone(WARNING_TONE_MEDIA, WARNING_TONE_SECONDS),
+                self._publish(
+                    "time_limit_warning",
+                    after_seconds=limit.warning,
+                    limit_seconds=limit.limit or None,
+                ),
+            ]
+        if ev.name == LIMIT_TIMER:
+            return self._end(
+                "time_limit",
+                tone=self.options.end_tone,
+                detail=self.mode.value + " for " + f"{limit.limit:g}" + " s",
+            )
+        return []
 
     def _on_dtmf(self, ev: e.DtmfReceived) -> list[c.Command]:
         if ev.channel != self.supervisor_channel:
@@ -563,6 +620,7 @@ TRANSITIONS: Mapping[tuple[State, type], _Handler] = MappingProxyType(
         (State.ACTIVE, e.ChannelGone): _h(Session._on_channel_gone),
         (State.ACTIVE, e.EndRequested): _h(Session._on_end_requested),
         (State.ACTIVE, e.CommandFailed): _h(Session._on_failed_active),
+        (State.ACTIVE, e.TimerFired): _h(Session._on_timer_active),
         (State.CLOSING, e.PlaybackFinished): _h(Session._on_playback_finished),
         (State.CLOSING, e.TimerFired): _h(Session._on_timer_closing),
         (State.CLOSING, e.ChannelGone): _h(Session._on_gone_closing),

@@ -26,6 +26,7 @@ from coachd.engine import Engine
 from coachd.http.feed import EventFeed
 from coachd.http.metrics import CONTENT_TYPE, Metrics
 from coachd.http.openapi import OPENAPI
+from coachd.storage.errors import StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -33,8 +34,15 @@ MAX_BODY = 16 * 1024
 SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
 PATCH_TIMEOUT = 3.0
 PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json"})
+REFUSAL_STATUS = {
+    "not_permitted": 403,
+    "outside_shift": 403,
+    "unknown_agent": 404,
+    "permission_store_unavailable": 503,
+}
+"""HTTP status of a refused POST /v1/sessions by reason; any other reason is 409."""
 
-PRINCIPAL = "coachd.principal"
+PRINCIPAL = web.RequestKey("coachd.principal", TokenConfig)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -130,7 +138,7 @@ class Api:
         return response
 
     def _visible(self, request: web.Request, view: dict[str, Any]) -> bool:
-        principal: TokenConfig = request[PRINCIPAL]
+        principal = request[PRINCIPAL]
         return principal.role == "admin" or view.get("supervisor") == principal.user
 
     def _session(self, request: web.Request) -> dict[str, Any]:
@@ -160,7 +168,7 @@ class Api:
 
     async def create_session(self, request: web.Request) -> web.Response:
         """Ring the supervisor's phone; answered, the session starts in ``mode``."""
-        principal: TokenConfig = request[PRINCIPAL]
+        principal = request[PRINCIPAL]
         body = await _json_body(request)
         unknown = sorted(set(body) - {"supervisor", "agent", "mode", "supervisor_endpoint"})
         if unknown:
@@ -180,21 +188,28 @@ class Api:
             )
         if principal.role != "admin" and principal.user != user:
             raise ApiError(403, "forbidden", "a supervisor's token starts only their sessions")
-        supervisor = next((s for s in self.config.supervisors if s.user == user), None)
-        if supervisor is None:
+        try:
+            endpoints = await self.engine.authorizer.endpoints_of(user)
+        except StoreError as exc:
+            log.warning("http_permission_store_unavailable", error=str(exc))
+            raise ApiError(
+                503, "permission_store_unavailable", "the permission database cannot be read"
+            ) from None
+        if not endpoints:
             raise ApiError(422, "unknown_supervisor", "no such supervisor", field="supervisor")
-        endpoint = body.get("supervisor_endpoint", supervisor.endpoints[0])
-        if endpoint not in supervisor.endpoints:
+        endpoint = body.get("supervisor_endpoint", endpoints[0])
+        if endpoint not in endpoints:
             raise ApiError(
                 422,
                 "invalid_field",
                 "not one of the supervisor's endpoints",
                 field="supervisor_endpoint",
             )
-        # Refuse before ringing anyone: the same checks the feature codes get.
-        verdict = await self.engine.authorizer.authorize(endpoint, agent, mode)
+        # Refuse before ringing anyone: the same checks the feature codes get
+        # (and, in VICIdial mode, the API's own: vdc_agent_api_access).
+        verdict = await self.engine.authorizer.authorize(endpoint, agent, mode, via="api")
         if isinstance(verdict, Refused):
-            status = {"not_permitted": 403, "unknown_agent": 404}.get(verdict.reason, 409)
+            status = REFUSAL_STATUS.get(verdict.reason, 409)
             raise ApiError(status, verdict.reason, "session refused", detail=verdict.detail)
         session_id = new_session_id()
         self.feed.sessions[session_id] = {
@@ -280,7 +295,7 @@ class Api:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        principal: TokenConfig = request[PRINCIPAL]
+        principal = request[PRINCIPAL]
         try:
             async for item in self.feed.follow(int(last)):
                 if principal.role != "admin" and item.payload.get("supervisor") != principal.user:

@@ -75,7 +75,7 @@ OPENAPI: dict[str, Any] = {
                 "requestBody": {"required": True, **_json("NewSession")},
                 "responses": {
                     "202": {"description": "ringing", **_json("Ringing")},
-                    **_errors(400, 401, 403, 404, 409, 415, 422, 502),
+                    **_errors(400, 401, 403, 404, 409, 415, 422, 502, 503),
                 },
             },
         },

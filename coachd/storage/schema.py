@@ -109,8 +109,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " instance VARCHAR(100) NOT NULL,"
             " CONSTRAINT uq_coachd_session_refusals_session UNIQUE (session_id)"
             "){table}",
-            # Who may coach whom, how: stored only, not used by this version.
-            # modes, agent_groups, campaigns: comma-separated lists (NULL = any).
+            # Who may coach whom, how (read in VICIdial mode: coachd.vicidial).
+            # supervisor: a VICIdial user; modes, agent_groups (VICIdial user
+            # groups), campaigns: comma-separated lists (NULL = any).
             "CREATE TABLE IF NOT EXISTS coachd_grants ("
             " id {pk},"
             " supervisor VARCHAR(100) NOT NULL,"

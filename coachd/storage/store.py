@@ -26,14 +26,13 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-import aiomysql
 import aiosqlite
-import pymysql
 
-from coachd.errors import CoachdError
 from coachd.storage import schema
+from coachd.storage.errors import StoreError, StoreUnavailable
+from coachd.storage.mysql import MysqlPool, MysqlTarget
 from coachd.storage.schema import Dialect
 
 RowKind = Literal["started", "mode_changed", "ended", "refused"]
@@ -45,14 +44,6 @@ TABLES: tuple[str, ...] = (
     "coachd_session_refusals",
     "coachd_grants",
 )
-
-
-class StoreError(CoachdError):
-    """The database refused a request; retrying it will not help."""
-
-
-class StoreUnavailable(StoreError):
-    """The database cannot be reached or written right now; retry later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,64 +552,9 @@ class SqliteStore(_SqlStore):
 # --- MariaDB / MySQL ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class MysqlTarget:
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-
-    @classmethod
-    def from_url(cls, url: str) -> MysqlTarget:
-        parts = urlsplit(url)
-        database = unquote(parts.path.lstrip("/"))
-        if parts.scheme != "mysql" or not parts.hostname or not database:
-            raise ValueError("expected mysql://user:password@host:port/database")
-        return cls(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            database=database,
-        )
-
-
-# Server errors that mean "not now" rather than "not this": lock wait timeout,
-# deadlock, read-only, no such table (schema not created yet), server shutdown.
-_MYSQL_TRANSIENT = frozenset({1053, 1146, 1205, 1213, 1290, 1836})
-
-
-def _mysql_error(exc: BaseException) -> StoreError:
-    if isinstance(exc, (OSError, asyncio.TimeoutError, pymysql.err.InterfaceError)):
-        return StoreUnavailable(f"mysql: {exc!r}")
-    if isinstance(exc, pymysql.err.OperationalError):
-        return StoreUnavailable(f"mysql: {exc}")
-    if isinstance(exc, pymysql.err.MySQLError):
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
-        if code in _MYSQL_TRANSIENT or code >= 2000:  # 2xxx: client/connection errors
-            return StoreUnavailable(f"mysql: {exc}")
-        return StoreError(f"mysql: {exc}")
-    return StoreUnavailable(f"mysql: {exc!r}")
-
-
-_MYSQL_ERRORS = (pymysql.err.MySQLError, OSError, asyncio.TimeoutError)
-
-
-class _MysqlCursor:
-    def __init__(self, cursor: aiomysql.Cursor) -> None:
-        self._cursor = cursor
-
-    async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        await self._cursor.execute(sql.replace("?", "%s"), tuple(params) or None)
-
-    async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        await self._cursor.execute(sql.replace("?", "%s"), tuple(params) or None)
-        return [tuple(r) for r in await self._cursor.fetchall()]
-
-
 class MysqlStore(_SqlStore):
-    """A MariaDB/MySQL database through an aiomysql pool, created on first use.
+    """A MariaDB/MySQL database through an aiomysql pool (:class:`MysqlPool`),
+    created on first use.
 
     ``timeout`` bounds connecting and each transaction: a database that stops
     answering is reported as :class:`StoreUnavailable`, not waited for.
@@ -630,73 +566,15 @@ class MysqlStore(_SqlStore):
         self.target = target
         self.timeout = timeout
         self.pool_size = pool_size
-        self._pool: aiomysql.Pool | None = None
-        self._pool_lock = asyncio.Lock()
-
-    async def _get_pool(self) -> aiomysql.Pool:
-        async with self._pool_lock:
-            if self._pool is None:
-                try:
-                    self._pool = await asyncio.wait_for(
-                        aiomysql.create_pool(
-                            host=self.target.host,
-                            port=self.target.port,
-                            user=self.target.user,
-                            password=self.target.password,
-                            db=self.target.database,
-                            charset="utf8mb4",
-                            autocommit=False,
-                            connect_timeout=self.timeout,
-                            minsize=0,
-                            maxsize=self.pool_size,
-                            pool_recycle=3600,
-                            # "already exists" notes from CREATE ... IF NOT EXISTS
-                            # would surface as Python warnings.
-                            init_command="SET SESSION sql_notes = 0",
-                        ),
-                        self.timeout,
-                    )
-                except _MYSQL_ERRORS as exc:
-                    raise _mysql_error(exc) from exc
-            return self._pool
+        self._pool = MysqlPool(target, timeout=timeout, size=pool_size)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_Cursor]:
-        pool = await self._get_pool()
-        try:
-            conn = await asyncio.wait_for(pool.acquire(), self.timeout)
-        except _MYSQL_ERRORS as exc:
-            raise _mysql_error(exc) from exc
-        try:
-            async with asyncio.timeout(self.timeout):
-                try:
-                    await conn.begin()
-                    async with conn.cursor() as cursor:
-                        yield _MysqlCursor(cursor)
-                    await conn.commit()
-                except BaseException:
-                    await _rollback_or_close(conn)
-                    raise
-        except _MYSQL_ERRORS as exc:
-            conn.close()  # a failed connection never goes back to the pool
-            raise _mysql_error(exc) from exc
-        finally:
-            pool.release(conn)
+        async with self._pool.transaction() as cursor:
+            yield cursor
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
-            await pool.wait_closed()
-
-
-async def _rollback_or_close(conn: aiomysql.Connection) -> None:
-    if conn.closed:
-        return
-    try:
-        await asyncio.wait_for(conn.rollback(), 2.0)
-    except (*_MYSQL_ERRORS, asyncio.CancelledError):
-        conn.close()
+        await self._pool.close()
 
 
 # --- URLs ---------------------------------------------------------------------------

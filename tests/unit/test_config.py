@@ -437,8 +437,10 @@ def test_redacted_config_is_json_serialisable_and_complete() -> None:
         "database",
         "http",
         "policy",
+        "limits",
         "logging",
         "daemon",
+        "vicidial",
         "supervisors",
     ]
     assert json.loads(json.dumps(redacted)) == redacted
@@ -520,3 +522,135 @@ def test_the_same_token_twice_is_refused() -> None:
     same = {"token": "long-enough-token-0001", "role": "admin"}
     with pytest.raises(ConfigError, match="twice"):
         parse_config(with_tokens(same, same), {})
+
+
+def test_limits_default_to_the_guides_fifteen_minute_whisper_warning_only() -> None:
+    limits = parse_config(minimal(), {}).limits
+    assert limits.for_mode("whisper") == (900.0, 0.0)
+    assert limits.for_mode("private_whisper") == (900.0, 0.0)
+    assert limits.for_mode("monitor") == (0.0, 0.0)
+    assert limits.for_mode("barge") == (0.0, 0.0)
+
+
+def test_limits_come_from_the_environment_and_refuse_negative_seconds() -> None:
+    env = {"COACHD_LIMITS__BARGE_LIMIT": "120", "COACHD_LIMITS__BARGE_WARNING": "90.5"}
+    assert parse_config(minimal(), env).limits.for_mode("barge") == (90.5, 120.0)
+    with pytest.raises(ConfigError, match=r"limits\.whisper_limit"):
+        parse_config(minimal(limits={"whisper_limit": -1}), {})
+
+
+# --- VICIdial mode -----------------------------------------------------------------
+
+VICIDIAL_DB = {"url": "mysql://coachd:pw@127.0.0.1/asterisk"}
+
+
+def vicidial(**values: Any) -> dict[str, Any]:
+    return minimal(database=VICIDIAL_DB, vicidial={"enabled": True, **values})
+
+
+def test_vicidial_mode_is_off_by_default_with_documented_defaults() -> None:
+    v = parse_config(minimal(), {}).vicidial
+    assert not v.enabled
+    assert (v.min_user_level, v.require_api_access, v.timezone, v.server_ip) == (
+        7,
+        True,
+        None,
+        None,
+    )
+    assert v.timeout == 3.0
+    assert v.zone is None
+
+
+def test_vicidial_mode_reads_its_settings_and_time_zone() -> None:
+    config = parse_config(
+        vicidial(
+            min_user_level=8,
+            require_api_access=False,
+            timezone="America/New_York",
+            server_ip="10.0.0.5",
+            timeout=1.5,
+        ),
+        {},
+    )
+    v = config.vicidial
+    assert (v.enabled, v.min_user_level, v.require_api_access, v.server_ip) == (
+        True,
+        8,
+        False,
+        "10.0.0.5",
+    )
+    assert v.zone is not None and v.zone.key == "America/New_York"
+    assert config.redacted()["vicidial"] == {
+        "enabled": True,
+        "min_user_level": 8,
+        "require_api_access": False,
+        "timezone": "America/New_York",
+        "server_ip": "10.0.0.5",
+        "timeout": 1.5,
+    }
+
+
+def test_vicidial_settings_come_from_the_environment_too() -> None:
+    config = parse_config(
+        minimal(database=VICIDIAL_DB),
+        {"COACHD_VICIDIAL__ENABLED": "yes", "COACHD_VICIDIAL__TIMEZONE": "Europe/Paris"},
+    )
+    assert config.vicidial.enabled and config.vicidial.timezone == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"timezone": "Mars/Olympus_Mons"}, "vicidial.timezone"),
+        ({"timezone": "../../etc/passwd"}, "vicidial.timezone"),
+        ({"server_ip": "pbx.example"}, "vicidial.server_ip"),
+        ({"server_ip": "10.0.0.256"}, "vicidial.server_ip"),
+        ({"min_user_level": -1}, "vicidial.min_user_level"),
+        ({"timeout": 0}, "vicidial.timeout"),
+        ({"shift_enforcement": False}, "vicidial.shift_enforcement"),
+    ],
+)
+def test_bad_vicidial_settings_are_named(values: dict[str, Any], key: str) -> None:
+    assert error_for(vicidial(**values)).key == key
+
+
+@pytest.mark.parametrize(
+    "database", [{}, {"url": "sqlite:///var/lib/coachd.db"}], ids=["default", "sqlite"]
+)
+def test_vicidial_mode_needs_vicidials_mysql_database(database: dict[str, Any]) -> None:
+    err = error_for(minimal(database=database, vicidial={"enabled": True}))
+    assert err.key == "database.url"
+    assert "mysql://" in err.message
+
+
+def test_vicidial_mode_refuses_configured_supervisors() -> None:
+    data = vicidial()
+    data["supervisors"] = [sup("sup1", "PJSIP/2001")]
+    assert error_for(data).key == "supervisors"
+
+
+def test_vicidial_mode_refuses_the_policy_user_level_it_would_ignore() -> None:
+    data = vicidial()
+    data["policy"] = {"min_user_level": 8}
+    assert error_for(data).key == "policy.min_user_level"
+
+
+def test_vicidial_mode_lets_supervisor_tokens_name_vicidial_users() -> None:
+    data = vicidial()
+    data["http"] = {
+        "listen": "127.0.0.1:8089",
+        "tokens": [{"token": "long-enough-token-0001", "role": "supervisor", "user": "6666"}],
+    }
+    assert [(t.role, t.user) for t in parse_config(data, {}).tokens] == [("supervisor", "6666")]
+    data["http"]["tokens"][0]["user"] = " "
+    assert error_for(data).key == "http.tokens[0].user"
+
+
+def test_supervisor_tokens_outside_vicidial_mode_still_need_a_configured_supervisor() -> None:
+    data = minimal(
+        http={
+            "listen": "127.0.0.1:8089",
+            "tokens": [{"token": "long-enough-token-0001", "role": "supervisor", "user": "x"}],
+        }
+    )
+    assert error_for(data).key == "http.tokens[0].user"

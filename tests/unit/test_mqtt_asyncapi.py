@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from coachd.authorize import REFUSAL_REASONS
 from coachd.core.commands import Publish
 from coachd.mqtt.control import result_payload
 from coachd.mqtt.topics import OFFLINE, ONLINE, STOPPED, Message, Tracker
@@ -52,7 +54,12 @@ def every_kind_of_message() -> list[Message]:
                 "source": "dtmf",
             },
         ),
-        Publish("session_ended", 4, {**base("s1", mode="whisper"), "reason": "supervisor_ended"}),
+        Publish(
+            "time_limit_warning",
+            4,
+            {**base("s1", mode="whisper"), "after_seconds": 900.0, "limit_seconds": None},
+        ),
+        Publish("session_ended", 5, {**base("s1", mode="whisper"), "reason": "time_limit"}),
         Publish(
             "session_ended",
             2,
@@ -140,6 +147,7 @@ def test_every_event_type_has_a_schema(contract: Contract) -> None:
         "session_started",
         "mode_changed",
         "mode_refused",
+        "time_limit_warning",
         "session_ended",
         "session_refused",
     }
@@ -213,3 +221,13 @@ def test_mode_requests_and_answers_validate(contract: Contract) -> None:
         jsonschema.validate(json.loads(answer), schemas["SetResult"])
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"mode": "shout", "supervisor": "s"}, schemas["SetRequest"])
+
+
+def test_every_refusal_reason_of_the_authorizers_is_documented(contract: Contract) -> None:
+    schemas = contract.doc["components"]["schemas"]
+    refused = schemas["SessionRefused"]["allOf"][1]["properties"]["reason"]["examples"]
+    events_md = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    refused_row = next(line for line in events_md.splitlines() if "| `session_refused`" in line)
+    for reason in REFUSAL_REASONS:
+        assert reason in refused, reason
+        assert "`" + reason + "`" in refused_row, reason

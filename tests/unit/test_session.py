@@ -32,13 +32,18 @@ from coachd.core.session import (
     END_TONE_SECONDS,
     ERROR_TONE_MEDIA,
     ERROR_TONE_SECONDS,
+    LIMIT_TIMER,
     PLAYBACK_GRACE,
     REFUSAL_MEDIA,
+    WARNING_TIMER,
+    WARNING_TONE_MEDIA,
+    WARNING_TONE_SECONDS,
     Options,
     Party,
     Session,
     SessionIds,
     State,
+    TimeLimit,
 )
 from tests.unit.playbook import (
     NO_ROUTING,
@@ -1976,3 +1981,64 @@ def test_a_supervisor_call_not_answered_is_reported_as_refused_with_the_cause() 
         c.Finished("busy"),
     ]
     assert session.state is State.ENDED
+
+
+# --- time limits -----------------------------------------------------------------------
+
+WHISPER_15_MIN = (TimeLimit(Mode.WHISPER, warning=900.0),)
+
+
+def test_time_in_a_limited_mode_is_clocked_from_the_moment_the_session_starts_in_it() -> None:
+    pb = authorized(Mode.WHISPER, time_limits=WHISPER_15_MIN)
+    pb.rest()
+    batch = start_snoops(pb).rest()
+    assert batch[-1] == c.StartTimer(WARNING_TIMER, 900.0)
+    assert types(batch) == ["session_started"]
+
+
+def test_warning_time_plays_a_tone_to_the_supervisor_only_and_publishes_it() -> None:
+    pb = active(Mode.WHISPER, time_limits=WHISPER_15_MIN)
+    routing = pb.routing
+    batch = pb.feed(e.TimerFired(WARNING_TIMER))
+    play = c.Play(SUP, WARNING_TONE_MEDIA, IDS.playback(1))
+    assert batch == [
+        play,
+        c.StartTimer("stop:" + play.playback, WARNING_TONE_SECONDS),
+        batch[-1],
+    ]
+    assert Pub("time_limit_warning", mode="whisper", after_seconds=900.0, limit_seconds=None)(
+        batch[-1]
+    ), batch[-1]
+    assert pb.routing == routing  # the agent and the caller hear nothing of it
+    assert pb.session.state is State.ACTIVE
+
+
+def test_switching_restarts_the_clock_and_a_mode_without_limits_stops_it() -> None:
+    pb = active(Mode.MONITOR, time_limits=WHISPER_15_MIN)
+    assert c.StartTimer(WARNING_TIMER, 900.0) in pb.feed(e.ModeRequested(Mode.WHISPER))
+    batch = pb.feed(e.ModeRequested(Mode.MONITOR))
+    assert c.CancelTimer(WARNING_TIMER) in batch
+    assert not [cmd for cmd in batch if isinstance(cmd, c.StartTimer)]
+    # A warning that fired anyway on its way in is ignored outside the limited mode.
+    assert pb.feed(e.TimerFired(WARNING_TIMER)) == []
+
+
+def test_hard_limit_ends_the_session_with_reason_time_limit_and_the_end_tone() -> None:
+    limits = (TimeLimit(Mode.BARGE, warning=60.0, limit=120.0),)
+    pb = active(Mode.BARGE, time_limits=limits)
+    assert pb.feed(e.TimerFired(WARNING_TIMER))
+    batch = pb.feed(e.TimerFired(LIMIT_TIMER))
+    assert Pub("session_ended", reason="time_limit", detail="barge for 120 s")(
+        next(cmd for cmd in batch if isinstance(cmd, c.Publish))
+    )
+    assert c.Play(SUP, END_TONE_MEDIA, IDS.playback(2)) in batch
+    assert pb.session.state is State.CLOSING
+    assert pb.routing == NO_ROUTING
+
+
+def test_a_warning_not_before_the_limit_is_not_started() -> None:
+    limits = (TimeLimit(Mode.WHISPER, warning=300.0, limit=300.0),)
+    pb = authorized(Mode.WHISPER, time_limits=limits)
+    pb.rest()
+    timers = [cmd for cmd in start_snoops(pb).rest() if isinstance(cmd, c.StartTimer)]
+    assert timers == [c.StartTimer(LIMIT_TIMER, 300.0)]

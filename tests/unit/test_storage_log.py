@@ -200,6 +200,19 @@ async def test_stop_without_run_spools_the_queue(store: SwitchStore, tmp_path: P
     assert len((tmp_path / "spool.jsonl").read_text().splitlines()) == 1
 
 
+async def test_stop_before_the_run_task_got_going_still_writes_every_row_once(
+    store: SwitchStore, tmp_path: Path
+) -> None:
+    log = make_log(store, tmp_path)
+    task = asyncio.create_task(log.run())  # not started yet when stop() begins
+    log.enqueue("early", started("early"))
+    log.enqueue("early", ended("early", 2))
+    await log.stop(2.0)
+    await task
+    assert store.applied == [("early", 1), ("early", 2)]
+    assert log.stats().spool_pending == 0
+
+
 async def test_stop_gives_up_on_a_hung_database_and_keeps_the_rows(
     store: SwitchStore, tmp_path: Path
 ) -> None:

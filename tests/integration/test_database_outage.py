@@ -1,0 +1,83 @@
+"""The coaching log on MariaDB going away in the middle of a session: the
+session goes on (proven by audio), and once the database is back every row is
+there, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from coachd.ari.client import AriClient
+from coachd.storage.store import MysqlStore
+from tests.integration.conftest import wait_no_leftovers
+from tests.sandbox.callcenter import check_routing, connect_call, settle, supervisor_dials
+from tests.sandbox.daemon import Daemon
+from tests.sandbox.phones import Phones
+from tests.storage.conftest import TcpProxy, mysql_database, mysql_target
+
+__all__ = ["mysql_database"]  # the fixture, used below
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[TcpProxy]:
+    p = TcpProxy()
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture
+def daemon(mysql_database: str, proxy: TcpProxy) -> Iterator[Daemon]:
+    url = f"mysql://root@127.0.0.1:{proxy.port}/{mysql_database}"
+    with Daemon(env={"COACHD_DATABASE__URL": url}, name="db-outage").running() as d:
+        yield d
+
+
+async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
+    phones: Phones, pbx: AriClient, daemon: Daemon, proxy: TcpProxy, mysql_database: str
+) -> None:
+    reference = MysqlStore(mysql_target(mysql_database))  # straight to MariaDB, never cut
+    try:
+        call = await connect_call(phones)
+        dialled = await supervisor_dials(phones, "2001", "*2221042")
+        sup = dialled.party
+        await settle(call, sup, "monitor", after=dialled.answered_at)
+        started = await daemon.wait_event("session_started")
+        session_id = str(started["session_id"])
+
+        await proxy.stop()  # the database is gone
+        for digit, mode in (("5", "whisper"), ("6", "barge"), ("4", "monitor")):
+            sent = time.monotonic()
+            await sup.leg.dtmf(digit)
+            t0 = await settle(call, sup, mode, after=sent)
+            assert await check_routing(call, sup, mode, t0 + 0.1, t0 + 0.6) == [], mode
+        await sup.leg.dtmf("*")
+        ended = await daemon.wait_event("session_ended")
+        assert ended["reason"] == "supervisor_ended"
+        await asyncio.sleep(1.0)
+        record = await reference.session(session_id)
+        assert record is None or record.ended_at is None  # nothing could be written
+
+        await proxy.start()  # back, on the same port
+        deadline = time.monotonic() + 60
+        while True:
+            record = await reference.session(session_id)
+            periods = await reference.periods(session_id)
+            if record is not None and record.ended_at is not None and len(periods) == 4:
+                break
+            assert time.monotonic() < deadline, (record, periods)
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # anything replayed twice would show up now
+        periods = await reference.periods(session_id)
+        assert [p.mode for p in periods] == ["monitor", "whisper", "barge", "monitor"]
+        assert all(p.ended_at is not None for p in periods)
+        assert record.end_reason == "supervisor_ended"
+        counts = await reference.counts()
+        assert counts["coachd_coaching_log"] == 1
+        assert counts["coachd_mode_periods"] == 4
+        assert await wait_no_leftovers(pbx, within=1.0) == []
+    finally:
+        await reference.close()
