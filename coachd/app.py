@@ -24,7 +24,7 @@ from coachd.core.modes import Mode
 from coachd.core.registry import Registry
 from coachd.core.session import Options, TimeLimit
 from coachd.engine import Engine, FanOut, LogSink
-from coachd.http.api import Api
+from coachd.http.api import VICIDIAL_API, Api
 from coachd.http.feed import EventFeed
 from coachd.http.metrics import Metrics, Readings
 from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
@@ -33,6 +33,7 @@ from coachd.sdnotify import Notifier
 from coachd.storage.log import CoachingLog
 from coachd.storage.store import default_sqlite_path, describe, open_store
 from coachd.vicidial import setup as vicidial
+from coachd.vicidial.blind_monitor import BlindMonitor
 
 log = structlog.get_logger(__name__)
 
@@ -167,6 +168,15 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 ready=stream.connected.is_set,
                 metrics=metrics,
             )
+            if vici is not None:
+                api.blind_monitor = BlindMonitor(
+                    vici.directory,
+                    lambda endpoint, agent, mode: engine.authorizer.authorize(
+                        endpoint, agent, mode, via="api"
+                    ),
+                    api.ring,
+                )
+                api.public = api.public | {VICIDIAL_API}
             http = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1.0)
             await http.setup()
             host, port = config.http.address

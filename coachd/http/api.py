@@ -20,13 +20,14 @@ from aiohttp import web
 from coachd.ari.errors import AriError
 from coachd.config import Config, TokenConfig
 from coachd.core.events import Refused
-from coachd.core.modes import parse_mode
+from coachd.core.modes import Mode, parse_mode
 from coachd.core.registry import new_session_id
 from coachd.engine import Engine
 from coachd.http.feed import EventFeed
 from coachd.http.metrics import CONTENT_TYPE, Metrics
 from coachd.http.openapi import OPENAPI
 from coachd.storage.errors import StoreError
+from coachd.vicidial.blind_monitor import BlindMonitor
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +35,7 @@ MAX_BODY = 16 * 1024
 SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
 PATCH_TIMEOUT = 3.0
 PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json"})
+VICIDIAL_API = "/vicidial/non_agent_api.php"
 REFUSAL_STATUS = {
     "not_permitted": 403,
     "outside_shift": 403,
@@ -83,8 +85,11 @@ class Api:
         feed: EventFeed,
         ready: Callable[[], bool],
         metrics: Metrics | None = None,
+        blind_monitor: BlindMonitor | None = None,
     ) -> None:
         self.metrics = metrics
+        self.blind_monitor = blind_monitor
+        self.public = PUBLIC | ({VICIDIAL_API} if blind_monitor is not None else set())
         self.config = config
         self.engine = engine
         self.feed = feed
@@ -107,12 +112,16 @@ class Api:
         app.router.add_get("/v1/events", self.events)
         app.router.add_get("/metrics", self.render_metrics)
         app.router.add_get("/openapi.json", self.openapi)
+        if self.blind_monitor is not None:
+            # Authenticated by VICIdial user and password, as VICIdial does.
+            app.router.add_get(VICIDIAL_API, self.vicidial_api)
+            app.router.add_post(VICIDIAL_API, self.vicidial_api)
         return app
 
     # --- auth ---------------------------------------------------------------------
 
     async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC:
+        if request.path in self.public:
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
@@ -211,6 +220,11 @@ class Api:
         if isinstance(verdict, Refused):
             status = REFUSAL_STATUS.get(verdict.reason, 409)
             raise ApiError(status, verdict.reason, "session refused", detail=verdict.detail)
+        session_id = await self.ring(user, endpoint, agent, mode)
+        return web.json_response({"session_id": session_id, "state": "ringing"}, status=202)
+
+    async def ring(self, user: str, endpoint: str, agent: str, mode: Mode) -> str:
+        """Ring ``endpoint`` for a session (visible at GET at once); its id."""
         session_id = new_session_id()
         self.feed.sessions[session_id] = {
             "session_id": session_id,
@@ -231,7 +245,22 @@ class Api:
         except AriError as exc:
             del self.feed.sessions[session_id]
             raise ApiError(502, "call_failed", "Asterisk did not place the call") from exc
-        return web.json_response({"session_id": session_id, "state": "ringing"}, status=202)
+        return session_id
+
+    async def vicidial_api(self, request: web.Request) -> web.Response:
+        """VICIdial's non_agent_api.php, function blind_monitor (VICIdial mode only)."""
+        assert self.blind_monitor is not None
+        params = {k: v for k, v in request.query.items() if isinstance(v, str)}
+        if request.method == "POST":
+            form = await request.post()
+            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        try:
+            answer = await self.blind_monitor.handle(params)
+        except ApiError as exc:  # ringing failed
+            answer_text = "ERROR: blind_monitor CALL FAILED - " + exc.message + "\n"
+            return web.Response(text=answer_text, content_type="text/plain")
+        log.info("http_request", method=request.method, path=request.path, ok=answer.ok)
+        return web.Response(text=answer.text, content_type="text/plain")
 
     async def get_session(self, request: web.Request) -> web.Response:
         return web.json_response(self._session(request))

@@ -149,8 +149,9 @@ _LIVE_ORDER = " ORDER BY la.last_update_time DESC, la.live_agent_id DESC"
 # VICIdial older than 2.14 fails then, not at the first supervisor's call).
 SCHEMA_PROBES = (
     "SELECT login, server_ip, protocol, extension, active FROM phones LIMIT 0",
-    "SELECT user, user_level, active, vdc_agent_api_access, api_allowed_functions,"
-    " user_group, phone_login, agent_shift_enforcement_override FROM vicidial_users LIMIT 0",
+    "SELECT user, pass, pass_hash, user_level, active, vdc_agent_api_access,"
+    " api_allowed_functions, user_group, phone_login, agent_shift_enforcement_override"
+    " FROM vicidial_users LIMIT 0",
     "SELECT user_group, shift_enforcement, group_shifts FROM vicidial_user_groups LIMIT 0",
     "SELECT shift_id, shift_start_time, shift_length, shift_weekdays FROM vicidial_shifts LIMIT 0",
     "SELECT user, server_ip, conf_exten, extension, status, lead_id, campaign_id,"
@@ -267,6 +268,37 @@ class Directory:
             if extension_endpoint(row[3], self.technologies) == endpoint:
                 return _live(row)
         return None
+
+    async def credentials(self, user: str) -> tuple[str, str] | None:
+        """``(pass, pass_hash)`` of an active user with VICIdial's API level (> 6), or None."""
+        async with self.pool.transaction() as cur:
+            rows = await cur.fetchall(
+                "SELECT pass, pass_hash FROM vicidial_users"
+                " WHERE user = ? AND active = 'Y' AND user_level > 6",
+                (user,),
+            )
+        return (str(rows[0][0] or ""), str(rows[0][1] or "")) if rows else None
+
+    async def phone_by_login(self, login: str) -> str | None:
+        """The endpoint of the phone whose ``phones.login`` is ``login``, or None."""
+        sql, params = self._on_server(
+            "SELECT protocol, extension FROM phones WHERE login = ? AND login <> ''",
+            [login],
+            "server_ip",
+        )
+        async with self.pool.transaction() as cur:
+            rows = await cur.fetchall(sql + " ORDER BY extension", params)
+        endpoints = (phone_endpoint(r[0], r[1], self.technologies) for r in rows)
+        return next((e for e in endpoints if e is not None), None)
+
+    async def live_agent_in_session(self, conf_exten: str, server_ip: str) -> LiveAgent | None:
+        """The agent whose VICIdial session (conference) is ``conf_exten`` on ``server_ip``."""
+        async with self.pool.transaction() as cur:
+            rows = await cur.fetchall(
+                _LIVE_AGENT_SQL + " WHERE la.conf_exten = ? AND la.server_ip = ?" + _LIVE_ORDER,
+                (conf_exten, server_ip),
+            )
+        return _live(rows[0]) if rows else None
 
     async def grants(self, supervisor: str) -> list[Grant]:
         async with self.pool.transaction() as cur:
