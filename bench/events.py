@@ -29,6 +29,7 @@ class EventCollector:
         self.host = host
         self.port = port
         self.received: list[Arrival] = []
+        self.reconnects = 0
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -46,13 +47,18 @@ class EventCollector:
 
     async def _run(self) -> None:
         ident = "bench-" + uuid.uuid4().hex[:8]
-        async with aiomqtt.Client(self.host, self.port, identifier=ident) as client:
-            await client.subscribe(self.prefix + "/events", qos=1)
-            self._ready.set()
-            async for message in client.messages:
-                payload = json.loads(bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
-                self.received.append(Arrival(time.time(), payload))
-                self._changed.set()
+        while True:  # a broker restart (another test run's) costs what it missed, no more
+            try:
+                async with aiomqtt.Client(self.host, self.port, identifier=ident) as client:
+                    await client.subscribe(self.prefix + "/events", qos=1)
+                    self._ready.set()
+                    async for message in client.messages:
+                        payload = json.loads(bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
+                        self.received.append(Arrival(time.time(), payload))
+                        self._changed.set()
+            except aiomqtt.MqttError:
+                self.reconnects += 1
+                await asyncio.sleep(0.5)
 
     async def wait_count(
         self,

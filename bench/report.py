@@ -46,7 +46,23 @@ def write_markdown(results: dict[str, Any]) -> str:
 
         row("switches (unobserved)", lambda r: f"{r['switches']} ({r['unobserved_switches']})")
         row("request → audible, ms", lambda r: _ms(r["request_to_audible_ms"]))
-        row("digit end → audible, ms", lambda r: _ms(r.get("digit_end_to_audible_ms")))
+        row("request → on the wire, ms", lambda r: _ms(r.get("request_to_wire_ms")))
+        row(
+            "switches that open a path: request → audible, ms",
+            lambda r: _ms(r.get("opening_request_to_audible_ms")),
+        )
+        row(
+            "switches that open a path: request → on the wire, ms",
+            lambda r: _ms(r.get("opening_request_to_wire_ms")),
+        )
+        row(
+            "switches that open a path: digit end (sent + 100 ms) → audible, ms",
+            lambda r: _ms(r.get("opening_digit_end_to_audible_ms")),
+        )
+        row(
+            "switches that open a path: coachd got the digit → on the wire, ms",
+            lambda r: _ms(r.get("opening_coachd_receipt_to_wire_ms")),
+        )
         row("HTTP response, ms", lambda r: _ms(r.get("http_response_ms")))
         row("ratio to ChanSpy (median)", lambda r: str(r.get("ratio_to_chanspy_median", 1.0)))
         row(

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from bench.stats import summary
 from coachd.ari.client import AriClient
+from tests.audio.analysis import Capture
 from tests.integration.conftest import wait_no_leftovers
 from tests.sandbox.callcenter import (
     EXPECTED,
@@ -122,7 +124,15 @@ async def run(
             current = target
             await asyncio.sleep(STEADY)
     end = time.monotonic()
-    result = measure(system, done, call, sup, wire, end)
+    received = None
+    if daemon is not None and system == "coachd-dtmf":
+        wall = time.time() - time.monotonic()
+        received = [
+            datetime.fromisoformat(r["timestamp"]).timestamp() - wall
+            for r in daemon.records(since_checkpoint=True)
+            if r.get("event") == "dtmf_received"
+        ]
+    result = measure(system, done, call, sup, wire, end, received)
     result["unobserved_switches"] = failures
     for tap in wire.values():
         tap.close()
@@ -132,11 +142,48 @@ async def run(
     return result
 
 
+def on_wire(capture: Capture, heard: bool, after: float, until: float) -> float | None:
+    """When the PBX's output shows the change: the first frame with the supervisor, or
+    the first of 3 in a row without."""
+    run = 0
+    for frame in capture.frames_between(after, until):
+        if heard and "supervisor" in frame.parties:
+            return frame.arrival
+        if not heard:
+            run = 0 if "supervisor" in frame.parties else run + 1
+            if run == 3:
+                return frame.arrival - 0.04
+    return None
+
+
+def wire_times(done: list[Switch], wire: dict[str, Any]) -> list[float | None]:
+    """Per switch, when the last changing path changed on the wire (the PBX's output:
+    no phone or capture in between); None where the taps did not show it."""
+    out: list[float | None] = []
+    for s in done:
+        seen = [
+            on_wire(wire[lis].capture, heard, s.sent, s.observed + 0.5)
+            for lis, _, heard in changed_paths(s.before, s.after)
+        ]
+        known = [t for t in seen if t is not None]
+        out.append(max(known) if seen and len(known) == len(seen) else None)
+    return out
+
+
 def measure(
-    system: str, done: list[Switch], call: Call, sup: Party, wire: dict[str, Any], end: float
+    system: str,
+    done: list[Switch],
+    call: Call,
+    sup: Party,
+    wire: dict[str, Any],
+    end: float,
+    received: list[float] | None = None,
 ) -> dict[str, Any]:
+    """``received``: when coachd got each digit (monotonic clock), if known."""
     ear = sup.ear.capture
     from_request = [s.observed - s.sent for s in done]
+    wired = wire_times(done, wire)
+    to_wire = [w - s.sent for w, s in zip(wired, done, strict=True) if w is not None]
     gaps = [
         max(
             ear.longest_gap("caller", s.sent - 0.1, s.observed + 0.2),
@@ -164,9 +211,33 @@ def measure(
         "echo_frames_supervisor_hears_self": echo,
         "wire_frames_seen_at_agent": wire["agent"].capture.count_with("supervisor"),
     }
+    result["request_to_wire_ms"] = summary(to_wire, 1000)
+    # A DTMF digit silences the supervisor's phone while it is sent, which hides when a
+    # closing path closed; switches that open a path time the routing itself.
+    opening = [
+        i for i, s in enumerate(done) if any(h for *_, h in changed_paths(s.before, s.after))
+    ]
+    result["opening_request_to_audible_ms"] = summary([from_request[i] for i in opening], 1000)
+    result["opening_request_to_wire_ms"] = summary(
+        [w - done[i].sent for i in opening if (w := wired[i]) is not None], 1000
+    )
+    result["request_to_audible_raw_ms"] = [round(t * 1000, 1) for t in from_request]
     if system.endswith("dtmf"):
         after_digit = [t - DTMF_MS / 1000 for t in from_request]
         result["digit_end_to_audible_ms"] = summary(after_digit, 1000)
+        result["digit_end_to_wire_ms"] = summary([t - DTMF_MS / 1000 for t in to_wire], 1000)
+        opened = result["opening_request_to_audible_ms"]
+        result["opening_digit_end_to_audible_ms"] = {
+            k: (round(v - DTMF_MS, 1) if k != "n" else v) for k, v in opened.items()
+        }
+    if received and len(received) == len(done):
+        # coachd's receipt of the digit (Asterisk reports a digit when it ends).
+        result["opening_coachd_receipt_to_wire_ms"] = summary(
+            [w - received[i] for i in opening if (w := wired[i]) is not None], 1000
+        )
+        result["opening_coachd_receipt_to_audible_ms"] = summary(
+            [done[i].observed - received[i] for i in opening], 1000
+        )
     responses = [s.response for s in done if s.response is not None]
     if responses:
         result["http_response_ms"] = summary(responses, 1000)

@@ -5,8 +5,10 @@ there, exactly once."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,23 +23,53 @@ from tests.storage.conftest import TcpProxy, mysql_database, mysql_target
 __all__ = ["mysql_database"]  # the fixture, used below
 
 
+class ThreadedProxy:
+    """A :class:`TcpProxy` on a loop of its own: the daemon fixture blocks the test's
+    loop while coachd starts, and coachd must reach the database then."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.proxy = TcpProxy()
+
+    @property
+    def port(self) -> int:
+        return self.proxy.port
+
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._call, self.proxy.start())
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._call, self.proxy.stop())
+
+    def close(self) -> None:
+        self._call(self.proxy.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
 @pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    p = TcpProxy()
-    await p.start()
+def proxy() -> Iterator[ThreadedProxy]:
+    p = ThreadedProxy()
+    p._call(p.proxy.start())
     yield p
-    await p.stop()
+    p.close()
 
 
 @pytest.fixture
-def daemon(mysql_database: str, proxy: TcpProxy) -> Iterator[Daemon]:
+def daemon(mysql_database: str, proxy: ThreadedProxy) -> Iterator[Daemon]:
     url = f"mysql://root@127.0.0.1:{proxy.port}/{mysql_database}"
     with Daemon(env={"COACHD_DATABASE__URL": url}, name="db-outage").running() as d:
         yield d
 
 
 async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
-    phones: Phones, pbx: AriClient, daemon: Daemon, proxy: TcpProxy, mysql_database: str
+    phones: Phones, pbx: AriClient, daemon: Daemon, proxy: ThreadedProxy, mysql_database: str
 ) -> None:
     reference = MysqlStore(mysql_target(mysql_database))  # straight to MariaDB, never cut
     try:
