@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from bench import scale, setup_time, switching
+from bench import scale, setup_time, soak, switching
 from bench.events import EventCollector
 from bench.report import write_markdown
 from bench.stats import summary
@@ -114,6 +114,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             with Daemon(SANDBOX_CONFIG, env=env, name="bench-scale").running() as daemon:
                 results["scale"] = await scale.run(args.levels, daemon, pbx, HTTP, TOKEN)
             print(json.dumps(results["scale"]), flush=True)
+        if "soak" in args.only:
+            print(f"bench: soak for {args.soak_minutes} minutes", flush=True)
+            env["COACHD_LOGGING__LEVEL"] = "info"
+            with Daemon(SANDBOX_CONFIG, env=env, name="bench-soak").running() as daemon:
+                results["soak"] = await soak.run(args.soak_minutes, daemon, pbx)
+            print(json.dumps(results["soak"]), flush=True)
     return results
 
 
@@ -130,9 +136,10 @@ def main() -> int:
     parser.add_argument(
         "--only",
         type=lambda s: set(s.split(",")),
-        default={"setup", "switch", "scale"},
-        help="setup,switch,scale",
+        default={"setup", "switch", "scale", "soak"},
+        help="setup,switch,scale,soak",
     )
+    parser.add_argument("--soak-minutes", type=float, default=2.0)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.monotonic()

@@ -115,19 +115,36 @@ def write_markdown(results: dict[str, Any]) -> str:
             "## Concurrent sessions",
             "",
             "| sessions | set-up ms | switch (HTTP) ms | coachd CPU % of a core | coachd RSS MB"
-            " | Asterisk CPU % | burst request → MQTT ms | burst events/s |",
-            "|---|---|---|---|---|---|---|---|",
+            " | Asterisk PBX CPU % | phones Asterisk CPU % | burst request → MQTT ms"
+            " | burst events/s |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for lv in sc["levels"]:
             lines.append(
                 f"| {lv['sessions']} | {_ms(lv['setup_answer_to_session_started_ms'])}"
                 f" | {_ms(lv['switch_http_ms'])} | {lv['coachd_cpu_percent_of_one_core']}"
                 f" | {lv['coachd_rss_mb']} | {lv['asterisk_pbx_cpu_percent_of_one_core']}"
+                f" | {lv.get('asterisk_phones_cpu_percent_of_one_core', '-')}"
                 f" | {_ms(lv['burst_request_to_mqtt_ms'])} | {lv['burst_events_per_second']} |"
             )
         if sc.get("broke"):
             lines += ["", f"Broke at {sc['broke']['sessions']} sessions: {sc['broke']['error']}"]
         lines.append("")
+    if "soak" in results:
+        so = results["soak"]
+        lines += [
+            "## Soak",
+            "",
+            f"{so['rounds']} rounds in {so['minutes']} min (call, coached session with 3 DTMF"
+            f" switches, end; {so['failed_rounds']} failed): sessions started"
+            f" {so['sessions_started']}, ended {so['sessions_ended']}, in the coaching log"
+            f" {so['coaching_log_sessions']} (with {so['coaching_log_periods']} mode periods);"
+            f" left in Asterisk: {len(so['leftovers_in_asterisk'])}; coachd RSS"
+            f" {so['rss_mb_first_last'][0]} → {so['rss_mb_first_last'][1]} MB"
+            f" ({so['rss_kb_per_round_after_warmup']} kB per round), open files"
+            f" {so['open_fds_first_last'][0]} → {so['open_fds_first_last'][1]}.",
+            "",
+        ]
     text = "\n".join(lines)
     BENCHMARKS.write_text(text)
     return text

@@ -32,6 +32,7 @@ from tests.sandbox.phones import Leg, Phones
 
 REPO = Path(__file__).resolve().parents[1]
 PBX_PIDFILE = REPO / ".sandbox/root/run/coachd-sandbox/pbx/asterisk.pid"
+PHONES_PIDFILE = REPO / ".sandbox/root/run/coachd-sandbox/phones/asterisk.pid"
 FIRST_AGENT = 1100
 WINDOW = 10.0
 TICK = os.sysconf("SC_CLK_TCK")
@@ -58,26 +59,36 @@ async def level(
 ) -> dict[str, Any]:
     agents = [str(FIRST_AGENT + i) for i in range(size)]
     mark = len(events.received)
-    for agent in agents:
-        calling = asyncio.create_task(phones.call("carrier", agent))
-        agent_leg = await phones.answer(agent)
-        caller_leg = await calling
+    for i, agent in enumerate(agents):
+        try:
+            calling = asyncio.create_task(phones.call("carrier", agent))
+            agent_leg = await phones.answer(agent)
+            caller_leg = await calling
+        except TimeoutError:
+            raise TimeoutError(f"call {i + 1} of {size} not answered in 10 s") from None
         await caller_leg.say_tone(TONES["caller"])
         await agent_leg.say_tone(TONES["agent"])
     supervisors: list[Leg] = []
     setups = []
     sessions: dict[str, str] = {}
-    for agent in agents:
-        leg = await phones.call("2001", "*222" + agent)
+    for i, agent in enumerate(agents):
+        try:
+            leg = await phones.call("2001", "*222" + agent)
+        except TimeoutError:
+            raise TimeoutError(f"supervisor call {i + 1} of {size} not answered") from None
         answered = time.time()
         supervisors.append(leg)
-        started = await events.wait(_started_for(agent), since=mark)
+        try:
+            started = await events.wait(_started_for(agent), since=mark)
+        except TimeoutError:
+            raise TimeoutError(f"session {i + 1} of {size} not started in 10 s") from None
         setups.append(started.arrived - answered)
         sessions[agent] = started.payload["session_id"]
 
     assert daemon.proc is not None
     coachd_pid = daemon.proc.pid
     pbx_pid = int(PBX_PIDFILE.read_text())
+    phones_pid = int(PHONES_PIDFILE.read_text())
     headers = {"Authorization": "Bearer " + token}
     async with aiohttp.ClientSession(headers=headers) as client:
 
@@ -88,7 +99,7 @@ async def level(
                 response.raise_for_status()
             return time.monotonic() - t
 
-        cpu0 = {pid: cpu_seconds(pid) for pid in (coachd_pid, pbx_pid)}
+        cpu0 = {pid: cpu_seconds(pid) for pid in (coachd_pid, pbx_pid, phones_pid)}
         t0 = time.monotonic()
         switch_times = []
         modes = dict.fromkeys(sessions.values(), "monitor")
@@ -116,6 +127,7 @@ async def level(
         "coachd_cpu_percent_of_one_core": round(cpu[coachd_pid], 1),
         "coachd_rss_mb": rss_mb(coachd_pid),
         "asterisk_pbx_cpu_percent_of_one_core": round(cpu[pbx_pid], 1),
+        "asterisk_phones_cpu_percent_of_one_core": round(cpu[phones_pid], 1),
         "burst_request_to_mqtt_ms": summary(arrivals, 1000),
         "burst_events_per_second": round(size / span, 0) if span > 0 else None,
     }
