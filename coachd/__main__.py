@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from coachd import __version__
+from coachd import __version__, hash_password
 from coachd.config import Config, load_config
 from coachd.errors import CoachdError, ConfigError
 from coachd.reports import cli as reports_cli
@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_parser(commands)
     _add_doctor_parser(commands)
     reports_cli.register(commands)
+    hash_password.register(commands)
+    _add_cues_parser(commands)
     return parser
 
 
@@ -90,6 +92,33 @@ def _add_doctor_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPa
         help="a dialplan file to look for ChanSpy without q and for coachd's Stasis() in"
         " (repeatable; #include is not followed; ARI cannot read the dialplan)",
     )
+
+
+def _add_cues_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    cues = commands.add_parser("cues", help="whisper cue audio files", description="")
+    actions = cues.add_subparsers(dest="action", required=True, metavar="ACTION")
+    help_text = "speak the cue library into 8 kHz WAV files (espeak-ng, sox) for Asterisk"
+    generate = actions.add_parser("generate", help=help_text, description=help_text)
+    generate.add_argument("--out", type=Path, required=True, metavar="DIR")
+    generate.add_argument("--voice", default="en-us", help="espeak-ng voice (default en-us)")
+
+
+def _cues(args: argparse.Namespace) -> int:
+    from coachd.cues import CueError, generate
+
+    try:
+        written = generate(args.out, voice=args.voice)
+    except CueError as exc:
+        print(f"coachd: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    print(
+        "Copy them into Asterisk's sounds directory as coachd-cues/"
+        " (e.g. /usr/share/asterisk/sounds/coachd-cues/), matching [cues] media_prefix.",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -186,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         return _doctor(args)
     if args.command == "report":
         return reports_cli.handle(args)
+    if args.command == "hash-password":
+        return hash_password.handle(args)
+    if args.command == "cues":
+        return _cues(args)
     try:
         config = _load(args)
     except ConfigError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from coachd.alerts.job import AlertsJob
 from coachd.ari.client import AriClient
 from coachd.ari.events import EventStream
 from coachd.authorize import Authorizer, ConfigAuthorizer, EndpointResolver
@@ -113,6 +114,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 beep_supervisor=config.policy.beep_supervisor,
                 end_tone=config.policy.end_tone,
                 time_limits=time_limits(config.limits),
+                cue_digits=config.cues.digit_map,
+                cue_media=config.cues.media_prefix,
             ),
             single_talker=config.policy.single_talker,
         )
@@ -147,6 +150,13 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             control = MqttControl(engine).answer if config.mqtt.control else None
             mqtt = MqttPublisher(config.mqtt, config.instance, control=control)
             sink.add(mqtt)
+        alerts = None
+        if config.alerts.enabled:  # who-to-coach alerts from vicidial_log
+            alerts = AlertsJob.from_config(
+                config,
+                publish=mqtt.send if mqtt is not None else None,
+                grants=vici.directory.grants if vici is not None else None,
+            )
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
         http: web.AppRunner | None = None
         feed = EventFeed(config.instance)
@@ -177,6 +187,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                     api.ring,
                 )
                 api.public = api.public | {VICIDIAL_API}
+                api.console.use_vicidial(vici.directory)
+            api.alerts = alerts.board if alerts is not None else None
             http = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1.0)
             await http.setup()
             host, port = config.http.address
@@ -192,6 +204,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 tg.create_task(vici.monitor_log.run(), name="vicidial-monitor-log")
             if mqtt is not None:
                 tg.create_task(mqtt.run(), name="mqtt")
+            alerts_task = None if alerts is None else tg.create_task(alerts.run(), name="alerts")
             events = tg.create_task(
                 stream.run(engine.on_ari_event, on_connect=engine.reconcile), name="ari-events"
             )
@@ -207,6 +220,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("coachd_stopping")
             notifier.stopping()
+            if alerts_task is not None:
+                alerts_task.cancel()
             if http is not None:
                 await feed.close()  # end event streams, then stop taking requests
                 await http.cleanup()
@@ -224,6 +239,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             ready.cancel()
             watchdog.cancel()
         await store.close()
+        if alerts is not None:
+            await alerts.close()
         if vici is not None:
             await vici.pool.close()
     log.info("coachd_stopped")

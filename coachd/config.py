@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 from coachd import config_checks as chk
+from coachd import passwords
+from coachd.alerts.config import AlertsConfig, check_alerts
 from coachd.config_sources import Override, credential_overrides, environment_overrides
 from coachd.config_types import coerce, from_text
+from coachd.cues import LIBRARY as CUE_LIBRARY
 from coachd.errors import ConfigError
 
 Mode = Literal["monitor", "whisper", "private_whisper", "barge"]
@@ -114,6 +117,21 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CuesConfig:
+    """Whisper cues: short prompts played into the agent's ear (never the caller's)."""
+
+    names: tuple[str, ...] = _field(tuple(CUE_LIBRARY), check=chk.cue_names)
+    """Cues the HTTP API may play (``POST /v1/sessions/{id}/cues``)."""
+    digits: tuple[str, ...] = _field((), check=chk.cue_digits)
+    """``"<digit>:<cue>"``: keys that play a cue during a session (not 4, 5, 6, *, #)."""
+    media_prefix: str = _field("sound:coachd-cues/", check=chk.nonempty)
+
+    @property
+    def digit_map(self) -> tuple[tuple[str, str], ...]:
+        return tuple((d.split(":", 1)[0], d.split(":", 1)[1]) for d in self.digits)
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonConfig:
     shutdown_timeout: float = _field(5.0, check=chk.positive)
 
@@ -151,6 +169,24 @@ class SupervisorConfig:
     endpoints: tuple[str, ...] = _field(check=chk.endpoints)
     user_level: int = _field(check=chk.non_negative)
     modes: tuple[Mode, ...] = _field(MODES, check=chk.modes)
+    password_hash: str | None = _field(None, check=passwords.check_hash, redact=chk.mask)
+    """For the browser console's login (``coachd hash-password``); None: no console login."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """The supervisors' browser console at ``/console/`` (see :mod:`coachd.http.console`)."""
+
+    enabled: bool = False
+    secure_cookie: bool = False
+    """Mark the session cookie ``Secure`` (coachd behind an https reverse proxy)."""
+    session_ttl: float = _field(43200.0, check=chk.positive)
+    """Seconds a console login lasts (default 12 hours)."""
+    agent_endpoints: tuple[str, ...] = _field((), check=chk.endpoints)
+    """Endpoints listed as agents, as patterns (``PJSIP/10*``); () any that is not a
+    supervisor's. Without VICIdial mode only (there, agents are VICIdial's)."""
+    target_minutes: float = _field(180.0, check=chk.non_negative)
+    """Daily coaching minutes the coverage counter aims at (the guide's three hours)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +207,12 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    cues: CuesConfig = field(default_factory=CuesConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     vicidial: VicidialConfig = field(default_factory=VicidialConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     supervisors: tuple[SupervisorConfig, ...] = ()
     tokens: tuple[TokenConfig, ...] = ()
 
@@ -205,9 +244,12 @@ SECTIONS: dict[str, type[Any]] = {
     "http": HttpConfig,
     "policy": PolicyConfig,
     "limits": LimitsConfig,
+    "cues": CuesConfig,
     "logging": LoggingConfig,
     "daemon": DaemonConfig,
     "vicidial": VicidialConfig,
+    "console": ConsoleConfig,
+    "alerts": AlertsConfig,
 }
 _TOP_LEVEL = frozenset({"instance", "supervisors", *SECTIONS})
 
@@ -261,6 +303,13 @@ def parse_config(data: Mapping[str, object], environ: Mapping[str, str]) -> Conf
     config = Config(instance=instance, supervisors=supervisors, tokens=tokens, **sections)
     if vicidial.enabled:
         _check_vicidial_mode(config)
+    _check_console(config)
+    check_alerts(config)
+    for digit, cue in config.cues.digit_map:
+        if cue not in config.cues.names:
+            raise ConfigError(
+                "digit " + digit + " plays " + cue + ", not in cues.names", key="cues.digits"
+            )
     return config
 
 
@@ -281,6 +330,27 @@ def _check_vicidial_mode(config: Config) -> None:
         raise ConfigError(
             "applies to [[supervisors]] only: with vicidial.enabled set vicidial.min_user_level",
             key="policy.min_user_level",
+        )
+
+
+def _check_console(config: Config) -> None:
+    """The console needs the HTTP API and someone who can log in."""
+    console = config.console
+    if console.agent_endpoints and config.vicidial.enabled:
+        raise ConfigError(
+            "with vicidial.enabled, agents are VICIdial's logged-in agents: remove it",
+            key="console.agent_endpoints",
+        )
+    if not console.enabled:
+        return
+    if config.http.listen is None:
+        raise ConfigError(
+            "the console is served by the HTTP API: set http.listen", key="console.enabled"
+        )
+    if not config.vicidial.enabled and not any(s.password_hash for s in config.supervisors):
+        raise ConfigError(
+            "nobody can log in: give [[supervisors]] a password_hash (coachd hash-password)",
+            key="console.enabled",
         )
 
 

@@ -160,3 +160,27 @@ def ipv4(value: str) -> None:
         ipaddress.IPv4Address(value)
     except ValueError:
         raise ValueError(f"expected an IPv4 address such as 10.0.0.5, got {value!r}") from None
+
+
+_CUE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_RESERVED_DIGITS = frozenset("456*#")
+"""Mode digits in both keymaps, end and volume."""
+
+
+def cue_names(value: tuple[str, ...]) -> None:
+    for name in value:
+        if not _CUE_NAME.match(name):
+            raise ValueError(f"{name!r} is not a cue name (a-z, 0-9, '-', at most 64)")
+    _unique(value)
+
+
+def cue_digits(value: tuple[str, ...]) -> None:
+    digits = []
+    for item in value:
+        digit, sep, name = item.partition(":")
+        if not sep or len(digit) != 1 or not digit.isdigit() or not _CUE_NAME.match(name):
+            raise ValueError(f"{item!r} is not '<digit>:<cue>'")
+        if digit in _RESERVED_DIGITS:
+            raise ValueError(f"{digit} switches modes; cues may use 0-3 and 7-9")
+        digits.append(digit)
+    _unique(tuple(digits))

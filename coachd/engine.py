@@ -266,6 +266,8 @@ class Engine:
                 await ari.add_channels(bridge, list(channels))
             case c.Play(channel, media, playback):
                 await ari.play_on_channel(channel, media, playback)
+            case c.PlayOnBridge(bridge, media, playback):
+                await ari.play_on_bridge(bridge, media, playback)
             case c.StopPlayback(playback):
                 with contextlib.suppress(AriNotFound):
                     await ari.stop_playback(playback)
@@ -357,6 +359,19 @@ class Engine:
         for cmd in session.ringing_failed(reason):
             if isinstance(cmd, c.Publish):
                 await self.sink.publish(session, cmd)
+
+    def request_cue(self, session_id: str, supervisor: str, name: str, source: str) -> str | None:
+        """Ask a session to play a whisper cue; None when passed on (its outcome is
+        the cue_played or cue_refused event), else why not."""
+        session = self.registry.sessions.get(session_id)
+        if session is None:
+            return "unknown_session"
+        if not session.supervisor or supervisor != session.supervisor:
+            return "not_your_session"
+        if session.state is not State.ACTIVE:
+            return "session_not_active"
+        self.deliver(session, e.CueRequested(name, source))
+        return None
 
     def end_session(self, session_id: str, reason: str) -> bool:
         """End a live session (the supervisor is hung up); False if there is none."""

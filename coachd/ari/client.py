@@ -34,6 +34,8 @@ class Channel:
     dialplan_exten: str
     dialplan_app: str = ""
     dialplan_app_data: str = ""
+    creationtime: str = ""
+    """As ARI gives it (``2024-05-06T10:00:00.123+0000``), "" when absent."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Channel:
@@ -47,6 +49,7 @@ class Channel:
             dialplan_exten=str(dialplan.get("exten", "")),
             dialplan_app=str(dialplan.get("app_name", "")),
             dialplan_app_data=str(dialplan.get("app_data", "")),
+            creationtime=str(data.get("creationtime", "")),
         )
 
     def in_stasis_app(self, app: str) -> bool:

@@ -68,6 +68,15 @@ class Play:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayOnBridge:
+    """Play to every member of a bridge, mixed with what they hear already."""
+
+    bridge: str
+    media: str
+    playback: str
+
+
+@dataclass(frozen=True, slots=True)
 class StopPlayback:
     playback: str
 
@@ -124,6 +133,7 @@ Command = (
     | Unmute
     | AddToBridge
     | Play
+    | PlayOnBridge
     | StopPlayback
     | SetVolume
     | Hangup
@@ -139,6 +149,7 @@ BEST_EFFORT: tuple[type, ...] = (
     Hangup,
     DestroyBridge,
     Play,
+    PlayOnBridge,
     StopPlayback,
     SetVolume,
     StartTimer,

@@ -58,6 +58,15 @@ class ModeRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class CueRequested:
+    """Play the whisper cue ``name`` into the agent's ear (HTTP API; DTMF digits
+    become cues inside the session, see ``Options.cue_digits``)."""
+
+    name: str
+    source: str = "api"
+
+
+@dataclass(frozen=True, slots=True)
 class EndRequested:
     reason: str
     tone: bool = False
@@ -96,6 +105,7 @@ SessionEvent = (
     | ChannelGone
     | DtmfReceived
     | ModeRequested
+    | CueRequested
     | EndRequested
     | PlaybackFinished
     | TimerFired

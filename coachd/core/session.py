@@ -158,6 +158,10 @@ class Options:
     beep_supervisor: bool = False
     end_tone: bool = True
     time_limits: tuple[TimeLimit, ...] = ()
+    cue_digits: tuple[tuple[str, str], ...] = ()
+    """(DTMF digit, cue name): digits that play a whisper cue (none of the mode digits)."""
+    cue_media: str = "sound:coachd-cues/"
+    """Media URI prefix of the cues: a cue ``slow-down`` plays ``<cue_media>slow-down``."""
 
 
 @dataclass
@@ -187,6 +191,8 @@ class Session:
     muted: dict[tuple[str, c.MuteDirection], bool] = field(default_factory=dict)
     waiting_playback: str | None = None
     limit_timers: set[str] = field(default_factory=set)
+    cue_playing: tuple[str, str] | None = None
+    """(agent-side, supervisor-side) playbacks of the cue being played."""
     """Time-limit timers running for the current mode."""
     seq: int = 0
     playbacks: int = 0
@@ -394,9 +400,50 @@ class Session:
         if ev.digit == VOLUME_DIGIT:
             self.volume = next_volume(self.volume)
             return [c.SetVolume(self.supervisor_channel, self.volume)]
+        cue = dict(self.options.cue_digits).get(ev.digit)
+        if cue is not None:
+            return self._cue(cue, "dtmf")
         # Mode digits reach the session as ModeRequested (see mode_for_digit),
         # after the registry's single-talker check.
         return []
+
+    def _on_cue_requested(self, ev: e.CueRequested) -> list[c.Command]:
+        return self._cue(ev.name, ev.source)
+
+    def _cue(self, name: str, source: str) -> list[c.Command]:
+        """A short prompt into the agent's ear (never the caller's), and the supervisor's.
+
+        It is played into the agent mouth's bridge, whose whisper snoop only
+        reaches the agent, and into the ear bridge, mixed with the call; the
+        mouth's far end stays open until it has finished, whatever the mode.
+        """
+        if not self.granted & TALKING_MODES:
+            return [
+                *self._play_tone(ERROR_TONE_MEDIA, ERROR_TONE_SECONDS),
+                self._publish("cue_refused", cue=name, reason="not_permitted", source=source),
+            ]
+        cmds: list[c.Command] = [c.StopPlayback(p) for p in self.cue_playing or ()]
+        media = self.options.cue_media + name
+        self.playbacks += 1
+        agent_side = self.ids.playback(self.playbacks)
+        self.playbacks += 1
+        supervisor_side = self.ids.playback(self.playbacks)
+        self.cue_playing = (agent_side, supervisor_side)
+        assert self.mode is not None
+        return [
+            *cmds,
+            *self._apply_routing(ROUTING[self.mode]),
+            c.PlayOnBridge(self.ids.agent_bridge, media, agent_side),
+            c.PlayOnBridge(self.ids.ear_bridge, media, supervisor_side),
+            self._publish("cue_played", cue=name, source=source),
+        ]
+
+    def _on_playback_finished_active(self, ev: e.PlaybackFinished) -> list[c.Command]:
+        if self.cue_playing is None or ev.playback != self.cue_playing[0]:
+            return []
+        self.cue_playing = None
+        assert self.mode is not None
+        return self._apply_routing(ROUTING[self.mode])
 
     def _on_failed_active(self, ev: e.CommandFailed) -> list[c.Command]:
         cmd = ev.command
@@ -551,7 +598,9 @@ class Session:
         for _, mic, mouth, whisper in self._mouths():
             open_ = routing.agent if whisper == "out" else routing.caller
             want[(mic, "in")] = not open_
-            want[(mouth, "out")] = not open_
+            # A cue plays into the agent mouth's bridge: its far end stays open.
+            cue = whisper == "out" and self.cue_playing is not None
+            want[(mouth, "out")] = not (open_ or cue)
         closing: list[c.Command] = []
         opening: list[c.Command] = []
         for (channel, direction), muted in want.items():
@@ -621,6 +670,8 @@ TRANSITIONS: Mapping[tuple[State, type], _Handler] = MappingProxyType(
         (State.ACTIVE, e.EndRequested): _h(Session._on_end_requested),
         (State.ACTIVE, e.CommandFailed): _h(Session._on_failed_active),
         (State.ACTIVE, e.TimerFired): _h(Session._on_timer_active),
+        (State.ACTIVE, e.CueRequested): _h(Session._on_cue_requested),
+        (State.ACTIVE, e.PlaybackFinished): _h(Session._on_playback_finished_active),
         (State.CLOSING, e.PlaybackFinished): _h(Session._on_playback_finished),
         (State.CLOSING, e.TimerFired): _h(Session._on_timer_closing),
         (State.CLOSING, e.ChannelGone): _h(Session._on_gone_closing),

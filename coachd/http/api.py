@@ -2,7 +2,9 @@
 
 Every request but the health checks needs ``Authorization: Bearer <token>``
 (``[[http.tokens]]``); an admin token acts on every session, a supervisor's
-token only on that supervisor's sessions. Errors are always
+token only on that supervisor's sessions. A browser console login's cookie
+(:mod:`coachd.http.console`) stands for a supervisor in the same way, when no
+``Authorization`` header is sent. Errors are always
 ``{"error": {"code", "message", "details"}}``.
 """
 
@@ -11,18 +13,21 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from coachd.alerts.board import AlertBoard
 from coachd.ari.errors import AriError
-from coachd.config import Config, TokenConfig
+from coachd.config import Config
 from coachd.core.events import Refused
 from coachd.core.modes import Mode, parse_mode
 from coachd.core.registry import new_session_id
 from coachd.engine import Engine
+from coachd.http import console
+from coachd.http.common import PRINCIPAL, ApiError, Handler, error_response
 from coachd.http.feed import EventFeed
 from coachd.http.metrics import CONTENT_TYPE, Metrics
 from coachd.http.openapi import OPENAPI
@@ -44,22 +49,7 @@ REFUSAL_STATUS = {
 }
 """HTTP status of a refused POST /v1/sessions by reason; any other reason is 409."""
 
-PRINCIPAL = web.RequestKey("coachd.principal", TokenConfig)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-
-
-def error_response(status: int, code: str, message: str, details: object = None) -> web.Response:
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return web.json_response(body, status=status)
+__all__ = ["PRINCIPAL", "Api", "ApiError", "error_response"]
 
 
 @web.middleware
@@ -89,12 +79,16 @@ class Api:
     ) -> None:
         self.metrics = metrics
         self.blind_monitor = blind_monitor
+        self.alerts: AlertBoard | None = None
+        """The who-to-coach alerts (``[alerts]``); None: GET /v1/alerts is 404."""
         self.public = PUBLIC | ({VICIDIAL_API} if blind_monitor is not None else set())
         self.config = config
         self.engine = engine
         self.feed = feed
         self.ready = ready
         self.tokens = config.tokens
+        self.console = console.Console(config=config, engine=engine, feed=feed)
+        """The browser console (``[console]``): its pages, logins, agents and coverage."""
 
     def app(self) -> web.Application:
         @web.middleware
@@ -109,9 +103,12 @@ class Api:
         app.router.add_get("/v1/sessions/{id}", self.get_session)
         app.router.add_patch("/v1/sessions/{id}", self.patch_session)
         app.router.add_delete("/v1/sessions/{id}", self.delete_session)
+        app.router.add_post("/v1/sessions/{id}/cues", self.post_cue)
         app.router.add_get("/v1/events", self.events)
+        app.router.add_get("/v1/alerts", self.list_alerts)
         app.router.add_get("/metrics", self.render_metrics)
         app.router.add_get("/openapi.json", self.openapi)
+        self.console.add_routes(app)
         if self.blind_monitor is not None:
             # Authenticated by VICIdial user and password, as VICIdial does.
             app.router.add_get(VICIDIAL_API, self.vicidial_api)
@@ -121,7 +118,7 @@ class Api:
     # --- auth ---------------------------------------------------------------------
 
     async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in self.public:
+        if request.path in self.public or console.is_public(request.path):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
@@ -131,6 +128,9 @@ class Api:
                 # Compare with every token, in constant time each.
                 if hmac.compare_digest(token.token.encode(), presented.strip().encode()):
                     principal = token
+        if principal is None and not header:
+            # A console login's cookie (a supervisor), with its CSRF token for changes.
+            principal = self.console.principal(request)
         if principal is None:
             log.info("http_unauthorized", method=request.method, path=request.path)
             raise ApiError(401, "unauthorized", "a valid bearer token is needed")
@@ -300,11 +300,62 @@ class Api:
             raise ApiError(status, str(reason), "mode change refused", mode=mode_name)
         return web.json_response(self.feed.sessions[view["session_id"]])
 
+    async def post_cue(self, request: web.Request) -> web.Response:
+        """Play a whisper cue into the agent's ear (and the supervisor's)."""
+        view = self._session(request)
+        body = await _json_body(request)
+        unknown = sorted(set(body) - {"cue"})
+        if unknown:
+            raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
+        name = body.get("cue")
+        if not isinstance(name, str) or name not in self.config.cues.names:
+            raise ApiError(
+                422,
+                "invalid_field",
+                "cue is one of " + ", ".join(self.config.cues.names),
+                field="cue",
+            )
+        if view["state"] != "active":
+            raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
+        after = self.feed.last_id
+        error = self.engine.request_cue(view["session_id"], str(view["supervisor"]), name, "api")
+        if error is not None:
+            raise ApiError(409, error, "cue refused", cue=name)
+        try:
+            outcome = await self.feed.next_outcome(
+                view["session_id"], after, PATCH_TIMEOUT, ("cue_played", "cue_refused")
+            )
+        except TimeoutError:
+            raise ApiError(504, "timeout", "the session did not answer in time") from None
+        if outcome is None or outcome.type != "cue_played":
+            reason = outcome.payload.get("reason") if outcome else "unknown"
+            status = 403 if reason == "not_permitted" else 409
+            raise ApiError(status, str(reason), "cue refused", cue=name)
+        return web.json_response(
+            {"session_id": view["session_id"], "cue": name, "played_at": outcome.payload["at"]},
+            status=201,
+        )
+
     async def delete_session(self, request: web.Request) -> web.Response:
         view = self._session(request)
         if view["state"] != "active" or not self.engine.end_session(view["session_id"], "api"):
             raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
         return web.json_response({"session_id": view["session_id"], "state": "ending"}, status=202)
+
+    async def list_alerts(self, request: web.Request) -> web.Response:
+        """The last who-to-coach list: all of it for admins, a supervisor's agents
+        for a supervisor (:mod:`coachd.alerts.board`)."""
+        if self.alerts is None:
+            raise ApiError(404, "not_found", "alerts are off")
+        principal = request[PRINCIPAL]
+        try:
+            body = await self.alerts.visible_to(principal.role, principal.user)
+        except StoreError as exc:
+            log.warning("http_permission_store_unavailable", error=str(exc))
+            raise ApiError(
+                503, "permission_store_unavailable", "the permission database cannot be read"
+            ) from None
+        return web.json_response(body)
 
     async def render_metrics(self, request: web.Request) -> web.Response:
         if self.metrics is None:

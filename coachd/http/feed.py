@@ -99,12 +99,18 @@ class EventFeed:
                 async with self._changed:
                     await self._changed.wait()
 
-    async def next_outcome(self, session_id: str, after: int, timeout: float) -> FeedItem | None:
-        """The first mode_changed or mode_refused of ``session_id`` after feed id ``after``."""
+    async def next_outcome(
+        self,
+        session_id: str,
+        after: int,
+        timeout: float,
+        types: tuple[str, ...] = ("mode_changed", "mode_refused"),
+    ) -> FeedItem | None:
+        """The first event of ``types`` (or the end) of ``session_id`` after feed id ``after``."""
         async with asyncio.timeout(timeout):
             async for item in self.follow(after):
                 sid = item.payload.get("session_id")
-                if sid == session_id and item.type in ("mode_changed", "mode_refused"):
+                if sid == session_id and item.type in types:
                     return item
                 if sid == session_id and item.type in ("session_ended", "session_refused"):
                     return item

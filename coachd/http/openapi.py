@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from coachd import __version__
+from coachd.alerts.openapi import ALERTS_PATH, ALERTS_SCHEMAS
+from coachd.http.console_openapi import add_console
 
 MODE = {"type": "string", "enum": ["monitor", "whisper", "private_whisper", "barge"]}
 ID = {
@@ -101,6 +103,19 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"202": {"description": "ending"}, **_errors(400, 401, 404, 409)},
             },
         },
+        "/v1/sessions/{id}/cues": {
+            "parameters": [ID],
+            "post": {
+                "summary": "Play a whisper cue into the agent's ear (never the caller's)",
+                "description": "Returns once the cue is playing; the event is cue_played.",
+                "requestBody": {"required": True, **_json("Cue")},
+                "responses": {
+                    "201": {"description": "playing", **_json("CuePlayed")},
+                    **_errors(400, 401, 403, 404, 409, 415, 422, 504),
+                },
+            },
+        },
+        "/v1/alerts": ALERTS_PATH,
         "/v1/events": {
             "get": {
                 "summary": "Session events as Server-Sent Events (payloads as on MQTT)",
@@ -176,6 +191,22 @@ OPENAPI: dict[str, Any] = {
                 "required": ["session_id", "state"],
                 "properties": {"session_id": {"type": "string"}, "state": {"const": "ringing"}},
             },
+            "Cue": {
+                "type": "object",
+                "required": ["cue"],
+                "additionalProperties": False,
+                "properties": {"cue": {"type": "string", "description": "one of [cues] names"}},
+            },
+            "CuePlayed": {
+                "type": "object",
+                "required": ["session_id", "cue", "played_at"],
+                "properties": {
+                    "session_id": {"type": "string"},
+                    "cue": {"type": "string"},
+                    "played_at": {"type": "string", "format": "date-time"},
+                },
+            },
+            **ALERTS_SCHEMAS,
             "ModeChange": {
                 "type": "object",
                 "additionalProperties": False,
@@ -185,3 +216,5 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+add_console(OPENAPI)

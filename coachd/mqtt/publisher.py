@@ -29,7 +29,7 @@ import math
 import random
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -171,6 +171,8 @@ class MqttPublisher:
         self._sync_found: set[str] = set()
         self._control = control
         self._control_tasks: set[asyncio.Task[None]] = set()
+        self._retained: dict[str, Message] = {}
+        """The last retained message of each topic outside the tracker (alerts)."""
 
     # --- EventSink ------------------------------------------------------------
 
@@ -189,6 +191,15 @@ class MqttPublisher:
             log.exception("mqtt_event_unconvertible", event_type=event.type, seq=event.seq)
             return
         for message in messages:
+            self._put(message)
+        self._wakeup.set()
+
+    def send(self, messages: Iterable[Message]) -> None:
+        """Queue messages that are not session events (the who-to-coach alerts),
+        in order; a retained one that overflow drops is sent again later."""
+        for message in messages:
+            if message.retain:
+                self._retained[message.topic] = message
             self._put(message)
         self._wakeup.set()
 
@@ -374,7 +385,8 @@ class MqttPublisher:
             if self._stale:
                 topic = self._stale.pop()
                 try:
-                    await self._send(client, self.tracker.current(topic))
+                    current = self._retained.get(topic) or self.tracker.current(topic)
+                    await self._send(client, current)
                 except BaseException:
                     self._stale.add(topic)
                     raise

@@ -123,6 +123,18 @@ class CallCount:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentCount:
+    """``vicidial_log`` calls (``length_in_sec > 0``) of one user, campaign, status
+    and user group, over some time (the who-to-coach alerts' rows)."""
+
+    user: str
+    campaign_id: str
+    status: str
+    user_group: str | None
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
 class CoachingSession:
     """A ``coachd_coaching_log`` row (times aware, UTC)."""
 

@@ -17,6 +17,7 @@ import aiosqlite
 
 from coachd.reports.compute import (
     DEFAULT_SALE_STATUSES,
+    AgentCount,
     CallCount,
     CoachingSession,
     DayRange,
@@ -107,6 +108,42 @@ class VicidialDatabase:
                 status=str(r[2] or ""),
                 calls=int(r[3]),
                 talk_sec=int(r[4] or 0),
+            )
+            for r in await self._fetch(sql, params)
+        ]
+
+    async def agent_counts(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        campaigns: Collection[str] = (),
+        exclude_users: Collection[str] = (),
+    ) -> list[AgentCount]:
+        """Calls with ``length_in_sec > 0`` and ``since <= call_date < until``
+        (naive VICIdial wall-clock times), by user, campaign, status and user
+        group; only of ``campaigns`` when given; without ``exclude_users`` and
+        rows with no user."""
+        sql = (
+            "SELECT user, campaign_id, status, user_group, COUNT(*) FROM vicidial_log"
+            " WHERE call_date >= ? AND call_date < ? AND length_in_sec > 0"
+            " AND user IS NOT NULL AND user <> ?"
+        )
+        params: list[object] = [since, until, ""]
+        if campaigns:
+            sql += f" AND campaign_id IN ({_marks(campaigns)})"
+            params.extend(campaigns)
+        if exclude_users:
+            sql += f" AND user NOT IN ({_marks(exclude_users)})"
+            params.extend(exclude_users)
+        sql += " GROUP BY user, campaign_id, status, user_group"
+        return [
+            AgentCount(
+                user=str(r[0]),
+                campaign_id=str(r[1] or ""),
+                status=str(r[2] or ""),
+                user_group=None if r[3] is None or r[3] == "" else str(r[3]),
+                calls=int(r[4]),
             )
             for r in await self._fetch(sql, params)
         ]

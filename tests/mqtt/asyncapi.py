@@ -113,15 +113,20 @@ class Contract:
                         return self.undeclared(branch, instance, path)
         properties: dict[str, Any] = {}
         items: list[Any] = []
+        additional: list[Any] = []  # a map's values: {"additionalProperties": {schema}}
         for part in [schema, *(self.resolve(s) for s in schema.get("allOf", []))]:
             for name, sub in part.get("properties", {}).items():
                 properties.setdefault(name, sub)
             if "items" in part:
                 items.append(part["items"])
+            if isinstance(part.get("additionalProperties"), dict):
+                additional.append(part["additionalProperties"])
         found: list[str] = []
         if isinstance(instance, dict):
             for key, value in instance.items():
-                if key not in properties:
+                if key not in properties and additional:
+                    found += self.undeclared(additional[0], value, path + "/" + key)
+                elif key not in properties:
                     found.append(path + "/" + key)
                 else:
                     found += self.undeclared(properties[key], value, path + "/" + key)

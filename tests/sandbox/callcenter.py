@@ -14,9 +14,9 @@ from tests.sandbox.phones import Leg, Phones
 
 # Frequencies chosen so that intermodulation of any two never lands on a third.
 TONES = {"caller": 1180.0, "agent": 1570.0, "supervisor": 2160.0, "supervisor2": 2950.0}
-# coachd's end-of-session tone (480 Hz) and time-limit warning (2600 Hz) are
-# listened for too.
-DETECTOR = ToneDetector({**TONES, "end_tone": 480.0, "warning_tone": 2600.0})
+# coachd's end-of-session tone (480 Hz), time-limit warning (2600 Hz) and the
+# tests' whisper cue (3300 Hz) are listened for too.
+DETECTOR = ToneDetector({**TONES, "end_tone": 480.0, "warning_tone": 2600.0, "cue_tone": 3300.0})
 
 # (listener, speaker) -> heard, per mode: ChanSpy's q / qw / qW / qB.
 EXPECTED: dict[str, dict[tuple[str, str], bool]] = {

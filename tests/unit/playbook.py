@@ -166,7 +166,7 @@ class FakeAsterisk:
     """Snoops that exist but have not entered Stasis yet."""
     muted: set[tuple[str, str]] = field(default_factory=set)
     answered: set[str] = field(default_factory=set)
-    playbacks: list[c.Play] = field(default_factory=list)
+    playbacks: list[c.Play | c.PlayOnBridge] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     """Playbacks stopped by a command."""
     volumes: dict[str, int] = field(default_factory=dict)
@@ -380,6 +380,10 @@ class FakeAsterisk:
                     self.bridges[bridge].append(channel)
             case c.Play(channel):
                 self._channel(channel, stasis=409)
+                self.playbacks.append(cmd)
+            case c.PlayOnBridge(bridge):
+                if bridge not in self.bridges:
+                    raise AriFailure(404, "Bridge not found")
                 self.playbacks.append(cmd)
             case c.StopPlayback(playback):
                 playing = [p.playback for p in self.playbacks if p.playback not in self.stopped]

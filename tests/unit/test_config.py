@@ -438,9 +438,12 @@ def test_redacted_config_is_json_serialisable_and_complete() -> None:
         "http",
         "policy",
         "limits",
+        "cues",
         "logging",
         "daemon",
         "vicidial",
+        "console",
+        "alerts",
         "supervisors",
     ]
     assert json.loads(json.dumps(redacted)) == redacted
@@ -654,3 +657,106 @@ def test_supervisor_tokens_outside_vicidial_mode_still_need_a_configured_supervi
         }
     )
     assert error_for(data).key == "http.tokens[0].user"
+
+
+def test_cue_digits_play_named_cues_on_digits_the_modes_do_not_use() -> None:
+    config = parse_config(minimal(cues={"digits": ["1:slow-down", "7:ask-for-close"]}), {})
+    assert config.cues.digit_map == (("1", "slow-down"), ("7", "ask-for-close"))
+    assert "price-objection" in config.cues.names
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [["5:slow-down"], ["#:slow-down"], ["1:slow-down", "1:ask-for-close"], ["1"], ["12:slow-down"]],
+)
+def test_cue_digits_that_clash_or_are_malformed_are_errors(digits: list[str]) -> None:
+    with pytest.raises(ConfigError, match=r"cues\.digits"):
+        parse_config(minimal(cues={"digits": digits}), {})
+
+
+def test_a_cue_digit_must_name_a_known_cue() -> None:
+    with pytest.raises(ConfigError, match=r"not in cues\.names"):
+        parse_config(minimal(cues={"digits": ["1:made-up"]}), {})
+
+
+# --- the browser console -----------------------------------------------------------
+
+HASH = "pbkdf2_sha256$100000$Y29hY2hkLXRlc3Qtc2FsdA==$" + "A" * 43 + "="
+
+
+def console_data(console: dict[str, Any], **supervisor: Any) -> dict[str, Any]:
+    data = minimal(http={"listen": "127.0.0.1:8089"}, console=console)
+    data["supervisors"] = [sup("sup1", "PJSIP/2001", **supervisor)]
+    return data
+
+
+def test_the_console_is_off_by_default_with_documented_defaults() -> None:
+    console = parse_config(minimal(), {}).console
+    assert (console.enabled, console.secure_cookie, console.session_ttl) == (False, False, 43200.0)
+    assert (console.agent_endpoints, console.target_minutes) == ((), 180.0)
+
+
+def test_a_supervisors_password_hash_is_read_and_masked() -> None:
+    config = parse_config(console_data({"enabled": True}, password_hash=HASH), {})
+    assert config.supervisors[0].password_hash == HASH
+    shown = config.redacted()["supervisors"]
+    assert isinstance(shown, list)
+    assert shown[0]["password_hash"] == "********"
+    assert HASH not in json.dumps(config.redacted())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "secret",  # a password, not a hash
+        "pbkdf2_sha1$100000$Y29hY2hkLXRlc3Qtc2FsdA==$" + "A" * 43 + "=",
+        "pbkdf2_sha256$1000$Y29hY2hkLXRlc3Qtc2FsdA==$" + "A" * 43 + "=",  # too few iterations
+        "pbkdf2_sha256$100000$c2FsdA==$" + "A" * 43 + "=",  # salt too short
+        "pbkdf2_sha256$100000$Y29hY2hkLXRlc3Qtc2FsdA==$AAAA",  # key too short
+        "pbkdf2_sha256$100000$not base64!$" + "A" * 43 + "=",
+        "pbkdf2_sha256$x$Y29hY2hkLXRlc3Qtc2FsdA==$" + "A" * 43 + "=",
+    ],
+)
+def test_a_malformed_password_hash_is_named_without_echoing_it(bad: str) -> None:
+    error = error_for(console_data({"enabled": False}, password_hash=bad))
+    assert error.key == "supervisors[0].password_hash"
+    assert bad not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "message"),
+    [
+        (minimal(console={"enabled": True}), "console.enabled", "http.listen"),
+        (console_data({"enabled": True}), "console.enabled", "password_hash"),
+        (console_data({"session_ttl": 0}), "console.session_ttl", "greater than 0"),
+        (console_data({"target_minutes": -1}), "console.target_minutes", "negative"),
+        (console_data({"agent_endpoints": ["1042"]}), "console.agent_endpoints", "TECH/"),
+        (console_data({"cookie": "x"}), "console.cookie", "unknown key"),
+    ],
+)
+def test_bad_console_settings_are_named(data: dict[str, Any], key: str, message: str) -> None:
+    error = error_for(data)
+    assert (error.key, message in str(error)) == (key, True)
+
+
+def test_console_settings_come_from_the_environment_too() -> None:
+    environ = {
+        "COACHD_CONSOLE__ENABLED": "yes",
+        "COACHD_CONSOLE__SECURE_COOKIE": "true",
+        "COACHD_CONSOLE__AGENT_ENDPOINTS": "PJSIP/10*,PJSIP/11*",
+    }
+    config = parse_config(console_data({}, password_hash=HASH), environ)
+    assert config.console.enabled and config.console.secure_cookie
+    assert config.console.agent_endpoints == ("PJSIP/10*", "PJSIP/11*")
+
+
+def test_in_vicidial_mode_vicidial_users_log_in_and_agent_endpoints_do_not_apply() -> None:
+    vici = minimal(
+        database={"url": "mysql://coachd:pw@127.0.0.1:3306/asterisk"},
+        vicidial={"enabled": True},
+        http={"listen": "127.0.0.1:8089"},
+        console={"enabled": True},
+    )
+    assert parse_config(vici, {}).console.enabled
+    vici["console"]["agent_endpoints"] = ["PJSIP/10*"]
+    assert error_for(vici).key == "console.agent_endpoints"

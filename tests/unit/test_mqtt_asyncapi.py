@@ -20,7 +20,14 @@ from tests.mqtt.samples import event_data as base
 
 PREFIX = "site/coachd"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-RETAINED = {"available": True, "events": False, "sessionState": True, "agentState": True}
+RETAINED = {
+    "available": True,
+    "events": False,
+    "sessionState": True,
+    "agentState": True,
+    "alerts": True,
+    "alertRaised": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +66,20 @@ def every_kind_of_message() -> list[Message]:
             4,
             {**base("s1", mode="whisper"), "after_seconds": 900.0, "limit_seconds": None},
         ),
-        Publish("session_ended", 5, {**base("s1", mode="whisper"), "reason": "time_limit"}),
+        Publish(
+            "cue_played", 5, {**base("s1", mode="whisper"), "cue": "slow-down", "source": "dtmf"}
+        ),
+        Publish(
+            "cue_refused",
+            6,
+            {
+                **base("s1", mode="whisper"),
+                "cue": "slow-down",
+                "reason": "not_permitted",
+                "source": "api",
+            },
+        ),
+        Publish("session_ended", 7, {**base("s1", mode="whisper"), "reason": "time_limit"}),
         Publish(
             "session_ended",
             2,
@@ -103,6 +123,8 @@ def test_document_structure(contract: Contract) -> None:
         "sync",
         "sessionSet",
         "sessionSetResult",
+        "alerts",
+        "alertRaised",
     }
     for name, operation in doc["operations"].items():
         # coachd receives only mode requests; everything else it sends.
@@ -148,6 +170,8 @@ def test_every_event_type_has_a_schema(contract: Contract) -> None:
         "mode_changed",
         "mode_refused",
         "time_limit_warning",
+        "cue_played",
+        "cue_refused",
         "session_ended",
         "session_refused",
     }

@@ -2042,3 +2042,73 @@ def test_a_warning_not_before_the_limit_is_not_started() -> None:
     pb.rest()
     timers = [cmd for cmd in start_snoops(pb).rest() if isinstance(cmd, c.StartTimer)]
     assert timers == [c.StartTimer(LIMIT_TIMER, 300.0)]
+
+
+# --- whisper cues --------------------------------------------------------------------------
+
+CUES = (("1", "slow-down"), ("2", "ask-for-close"))
+
+
+def cue_plays(batch: list[c.Command]) -> list[c.PlayOnBridge]:
+    return [cmd for cmd in batch if isinstance(cmd, c.PlayOnBridge)]
+
+
+def test_a_cue_digit_in_monitor_plays_to_the_agent_mouth_and_the_ear_never_the_caller() -> None:
+    pb = active(Mode.MONITOR, cue_digits=CUES)
+    batch = pb.feed(e.DtmfReceived(SUP, "1"))
+    assert toggles(batch) == [c.Unmute(A_MOUTH, "out")]  # the mic stays shut
+    assert [(p.bridge, p.media) for p in cue_plays(batch)] == [
+        (A_BRIDGE, "sound:coachd-cues/slow-down"),
+        (EAR_BRIDGE, "sound:coachd-cues/slow-down"),
+    ]
+    assert Pub("cue_played", cue="slow-down", source="dtmf", mode="monitor")(batch[-1])
+    assert C_BRIDGE not in {p.bridge for p in cue_plays(batch)}
+    assert pb.routing == CHANSPY[Mode.MONITOR]  # the supervisor's voice reaches nobody
+
+
+def test_when_the_cue_has_played_the_agent_mouth_closes_again() -> None:
+    pb = active(Mode.MONITOR, cue_digits=CUES)
+    agent_side = cue_plays(pb.feed(e.DtmfReceived(SUP, "2")))[0].playback
+    assert pb.feed(e.PlaybackFinished("something-else")) == []
+    assert pb.feed(e.PlaybackFinished(agent_side)) == [c.Mute(A_MOUTH, "out")]
+    assert pb.session.cue_playing is None
+
+
+def test_a_switch_to_monitor_during_a_cue_shuts_the_mic_and_lets_the_cue_finish() -> None:
+    pb = active(Mode.WHISPER, cue_digits=CUES)
+    agent_side = cue_plays(pb.feed(e.DtmfReceived(SUP, "1")))[0].playback
+    batch = pb.feed(e.ModeRequested(Mode.MONITOR))
+    assert c.Mute(A_MIC, "in") in batch
+    assert c.Mute(A_MOUTH, "out") not in batch
+    assert pb.routing == CHANSPY[Mode.MONITOR]
+    assert pb.feed(e.PlaybackFinished(agent_side)) == [c.Mute(A_MOUTH, "out")]
+
+
+def test_a_cue_in_whisper_leaves_the_whisper_open_when_it_ends() -> None:
+    pb = active(Mode.WHISPER, cue_digits=CUES)
+    batch = pb.feed(e.CueRequested("ask-for-close", "api"))
+    assert toggles(batch) == []
+    assert Pub("cue_played", cue="ask-for-close", source="api")(batch[-1])
+    assert pb.feed(e.PlaybackFinished(cue_plays(batch)[0].playback)) == []
+    assert pb.routing == CHANSPY[Mode.WHISPER]
+
+
+def test_a_second_cue_stops_the_first() -> None:
+    pb = active(Mode.MONITOR, cue_digits=CUES)
+    first = [p.playback for p in cue_plays(pb.feed(e.DtmfReceived(SUP, "1")))]
+    batch = pb.feed(e.DtmfReceived(SUP, "2"))
+    assert batch[:2] == [c.StopPlayback(first[0]), c.StopPlayback(first[1])]
+    # The first cue's end is no longer the cue's end.
+    assert pb.feed(e.PlaybackFinished(first[0])) == []
+
+
+def test_a_supervisor_who_may_only_listen_cannot_cue() -> None:
+    pb = active(Mode.MONITOR, frozenset({Mode.MONITOR}), cue_digits=CUES)
+    batch = pb.feed(e.DtmfReceived(SUP, "1"))
+    assert cue_plays(batch) == []
+    assert Pub("cue_refused", cue="slow-down", reason="not_permitted", source="dtmf")(batch[-1])
+
+
+def test_digits_without_a_cue_change_nothing() -> None:
+    pb = active(Mode.MONITOR, cue_digits=CUES)
+    assert pb.feed(e.DtmfReceived(SUP, "9")) == []
