@@ -96,7 +96,7 @@ class FakeAri:
 
     def call(self, endpoint: str, cid: str, state: str = "Up", age: float = 60.0) -> None:
         self.endpoints.setdefault(endpoint, []).append(cid)
-        created = ari_time(NOW - timedelta(seconds=age))
+        created = ari_time(datetime.now(UTC) - timedelta(seconds=age))
         self.channels[cid] = Channel(
             cid, endpoint + "-00000001", state, "", "", creationtime=created
         )
