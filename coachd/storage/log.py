@@ -42,6 +42,7 @@ _KINDS: Mapping[str, RowKind] = {
     "mode_changed": "mode_changed",
     "session_ended": "ended",
     "session_refused": "refused",
+    "cue_played": "cue",
 }
 
 
@@ -64,6 +65,8 @@ def event_row(session_id: str, event: Publish, *, instance: str, at: datetime) -
         mode=None if kind == "refused" else mode,
         reason=_text(data, "reason") if kind in ("ended", "refused") else None,
         detail=_text(data, "detail") if kind in ("ended", "refused") else None,
+        cue=_text(data, "cue") if kind == "cue" else None,
+        source=_text(data, "source") if kind == "cue" else None,
     )
 
 

@@ -26,6 +26,8 @@ LIMITS: Mapping[str, int] = {
     "mode": 20,
     "reason": 64,
     "instance": 100,
+    "cue": 64,
+    "source": 20,
 }
 
 _TYPES: Mapping[Dialect, Mapping[str, str]] = {
@@ -121,6 +123,22 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " created_at {ts} NOT NULL"
             "){table}",
             "CREATE INDEX IF NOT EXISTS ix_coachd_grants_supervisor ON coachd_grants (supervisor)",
+        ),
+    ),
+    (
+        2,
+        (
+            # One row per whisper cue played (which, when, by key or API).
+            "CREATE TABLE IF NOT EXISTS coachd_cue_uses ("
+            " id {pk},"
+            " session_id VARCHAR(64) NOT NULL,"
+            " seq INTEGER NOT NULL,"
+            " at {ts} NOT NULL,"
+            " cue VARCHAR(64) NOT NULL,"
+            " source VARCHAR(20) NOT NULL,"
+            " mode VARCHAR(20) NULL,"
+            " CONSTRAINT uq_coachd_cue_uses_session_seq UNIQUE (session_id, seq)"
+            "){table}",
         ),
     ),
 )

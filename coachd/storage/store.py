@@ -35,14 +35,15 @@ from coachd.storage.errors import StoreError, StoreUnavailable
 from coachd.storage.mysql import MysqlPool, MysqlTarget
 from coachd.storage.schema import Dialect
 
-RowKind = Literal["started", "mode_changed", "ended", "refused"]
-ROW_KINDS: tuple[RowKind, ...] = ("started", "mode_changed", "ended", "refused")
+RowKind = Literal["started", "mode_changed", "ended", "refused", "cue"]
+ROW_KINDS: tuple[RowKind, ...] = ("started", "mode_changed", "ended", "refused", "cue")
 
 TABLES: tuple[str, ...] = (
     "coachd_coaching_log",
     "coachd_mode_periods",
     "coachd_session_refusals",
     "coachd_grants",
+    "coachd_cue_uses",
 )
 
 
@@ -65,6 +66,8 @@ class EventRow:
     mode: str | None = None
     reason: str | None = None
     detail: str | None = None
+    cue: str | None = None
+    source: str | None = None
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -115,6 +118,18 @@ class PeriodRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CueRecord:
+    """A ``coachd_cue_uses`` row."""
+
+    session_id: str
+    seq: int
+    at: datetime
+    cue: str
+    source: str
+    mode: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RefusalRecord:
     """A ``coachd_session_refusals`` row."""
 
@@ -146,6 +161,10 @@ class Store(Protocol):
         ...
 
     async def refusal(self, session_id: str) -> RefusalRecord | None: ...
+
+    async def cue_uses(self, session_id: str) -> list[CueRecord]:
+        """The whisper cues played in a session, in order."""
+        ...
 
     async def counts(self) -> dict[str, int]:
         """Rows per coachd table."""
@@ -242,6 +261,8 @@ class _SqlStore:
                 await self._mode_changed(cur, row)
             elif row.kind == "ended":
                 await self._ended(cur, row)
+            elif row.kind == "cue":
+                await self._cue(cur, row)
             else:
                 await self._refused(cur, row)
 
@@ -371,6 +392,30 @@ class _SqlStore:
                 schema.clip("instance", row.instance),
             ),
         )
+
+    async def _cue(self, cur: _Cursor, row: EventRow) -> None:
+        await cur.execute(
+            self._insert_ignore(
+                "coachd_cue_uses", ("session_id", "seq", "at", "cue", "source", "mode")
+            ),
+            (
+                schema.clip("session_id", row.session_id),
+                row.seq,
+                self._ts(row.at),
+                schema.clip("cue", row.cue or ""),
+                schema.clip("source", row.source or ""),
+                schema.clip("mode", row.mode),
+            ),
+        )
+
+    async def cue_uses(self, session_id: str) -> list[CueRecord]:
+        async with self._transaction() as cur:
+            rows = await cur.fetchall(
+                "SELECT session_id, seq, at, cue, source, mode FROM coachd_cue_uses"
+                " WHERE session_id = ? ORDER BY seq",
+                (session_id,),
+            )
+        return [CueRecord(r[0], int(r[1]), self._from_ts(r[2]), r[3], r[4], r[5]) for r in rows]
 
     async def session(self, session_id: str) -> SessionRecord | None:
         async with self._transaction() as cur:

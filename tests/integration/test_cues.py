@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from coachd.ari.client import AriClient
+from coachd.storage.store import open_store
 from tests.integration.conftest import wait_no_leftovers
 from tests.sandbox.callcenter import Call, Party, connect_call, settle, supervisor_dials, wire_taps
 from tests.sandbox.daemon import REPO, Daemon
@@ -85,6 +86,13 @@ async def test_a_cue_key_in_monitor_reaches_the_agent_and_the_supervisor_never_t
     played = await cued.wait_event("cue_played")
     assert (played["cue"], played["source"], played["mode"]) == ("test-tone", "dtmf", "monitor")
     done = await check_cue(call, sup, asked, wire)
+    # On record in the coaching log (which, when, how).
+    store = open_store(cued.database_url)
+    try:
+        uses = await store.cue_uses(str(played["session_id"]))
+    finally:
+        await store.close()
+    assert [(u.cue, u.source, u.mode) for u in uses] == [("test-tone", "dtmf", "monitor")]
     await asyncio.sleep(max(0.0, done + 1.1 - time.monotonic()))
     # Monitor all along: the supervisor's own voice reached the agent at no time.
     assert call.agent.ear.capture.count_with("supervisor", asked, done + 1.0) == 0

@@ -21,6 +21,7 @@ TABLES = {
     "coachd_coaching_log",
     "coachd_mode_periods",
     "coachd_session_refusals",
+    "coachd_cue_uses",
     "coachd_grants",
 }
 

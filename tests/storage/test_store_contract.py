@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from coachd.storage import schema
-from coachd.storage.store import TABLES, Store
+from coachd.storage.store import TABLES, EventRow, Store
 
 from .conftest import Backend
 from .rows import INSTANCE, T0, refusal_row, session_rows
@@ -136,6 +136,32 @@ async def test_refusal_rows(store: Store) -> None:
     assert (two.reason, two.detail) == ("agent_not_on_call", None)
     assert await store.refusal("r-3") is None
     assert await store.counts() == {**EMPTY, "coachd_session_refusals": 2}
+
+
+async def test_cue_uses_are_kept_once_each_in_order(store: Store) -> None:
+    def cue(seq: int, name: str, source: str = "dtmf") -> EventRow:
+        return EventRow(
+            kind="cue",
+            session_id="c-1",
+            seq=seq,
+            at=T0 + timedelta(seconds=seq),
+            instance=INSTANCE,
+            mode="whisper",
+            cue=name,
+            source=source,
+        )
+
+    await store.record(cue(3, "slow-down"))
+    await store.record(cue(2, "ask-for-close", "api"))
+    await store.record(cue(3, "something-else"))  # the same event again: ignored
+    uses = await store.cue_uses("c-1")
+    assert [(u.seq, u.cue, u.source, u.mode) for u in uses] == [
+        (2, "ask-for-close", "api", "whisper"),
+        (3, "slow-down", "dtmf", "whisper"),
+    ]
+    assert uses[0].at == T0 + timedelta(seconds=2)
+    assert await store.cue_uses("c-2") == []
+    assert await store.counts() == {**EMPTY, "coachd_cue_uses": 2}
 
 
 async def test_events_of_unknown_sessions_are_harmless(store: Store) -> None:
