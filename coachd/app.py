@@ -128,6 +128,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         version = await store.upgrade()
         log.info("store_ready", store=describe(store), schema_version=version)
         coaching_log = CoachingLog(store, instance=config.instance, spool_path=spool_path(config))
+        coaching_log.available.set()  # the upgrade just reached the database
         sink = FanOut(LogSink(), coaching_log)
         vici = None
         if config.vicidial.enabled:
@@ -175,7 +176,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 config=config,
                 engine=engine,
                 feed=feed,
-                ready=stream.connected.is_set,
+                ready=lambda: stream.connected.is_set() and coaching_log.available.is_set(),
                 metrics=metrics,
             )
             if vici is not None:

@@ -60,7 +60,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     except web.HTTPException as exc:
         code = exc.reason.lower().replace(" ", "_")
-        return error_response(exc.status, code, exc.reason)
+        response = error_response(exc.status, code, exc.reason)
+        if "Allow" in exc.headers:  # 405 says which methods the resource has
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("http_internal_error", method=request.method, path=request.path)
         return error_response(500, "internal_error", "internal error")
@@ -166,7 +169,9 @@ class Api:
 
     async def readyz(self, request: web.Request) -> web.Response:
         if not self.ready():
-            raise ApiError(503, "not_ready", "not connected to Asterisk")
+            raise ApiError(
+                503, "not_ready", "not connected to Asterisk, or the coaching log is unreachable"
+            )
         return web.json_response({"status": "ready"})
 
     # --- sessions -------------------------------------------------------------------
@@ -205,7 +210,7 @@ class Api:
                 503, "permission_store_unavailable", "the permission database cannot be read"
             ) from None
         if not endpoints:
-            raise ApiError(422, "unknown_supervisor", "no such supervisor", field="supervisor")
+            raise ApiError(404, "unknown_supervisor", "no such supervisor", field="supervisor")
         endpoint = body.get("supervisor_endpoint", endpoints[0])
         if endpoint not in endpoints:
             raise ApiError(

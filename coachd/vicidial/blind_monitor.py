@@ -7,6 +7,9 @@ API) start monitoring with::
         &phone_login=MANAGER_PHONE&session_id=AGENT_CONF_EXTEN&server_ip=AGENT_SERVER
         &stage=MONITOR|BARGE|WHISPER
 
+or, as the coaching guide writes it, with ``agent_user=AGENT`` instead of
+``session_id`` and ``server_ip`` (coachd finds the agent's session).
+
 coachd checks what VICIdial checks, in VICIdial's order and with its answer
 lines (``www/vicidial/non_agent_api.php``, build 250720-1841; see
 ``docs/vicidial.md``), then coachd's own permissions (grants, shifts), rings
@@ -92,20 +95,27 @@ class BlindMonitor:
             return _error("Invalid Source - " + source)
         session_id = params.get("session_id", "")
         server_ip = params.get("server_ip", "")
+        agent_user = params.get("agent_user", "")
         phone_login = params.get("phone_login", "")
         stage = params.get("stage", "")
         mode = stage_mode(stage)
         if mode is None:
             return _error("blind_monitor HIJACK IS NOT SUPPORTED BY COACHD - " + user)
-        if not SESSION_ID.match(session_id) or not IPV4.match(server_ip):
-            return _error(
-                "blind_monitor INVALID SESSION ID - " + session_id + "|" + server_ip + "|" + user
-            )
-        agent = await self.directory.live_agent_in_session(session_id, server_ip)
+        invalid = _error(
+            "blind_monitor INVALID SESSION ID - " + session_id + "|" + server_ip + "|" + user
+        )
+        if agent_user and not session_id:
+            # The VICIdial guide's form: the agent by user, not by conference.
+            if not LOGIN.match(agent_user):
+                return invalid
+            agent = await self.directory.live_agent(agent_user)
+            session_id = "" if agent is None else str(agent.conf_exten or "")
+        else:
+            if not SESSION_ID.match(session_id) or not IPV4.match(server_ip):
+                return invalid
+            agent = await self.directory.live_agent_in_session(session_id, server_ip)
         if agent is None:
-            return _error(
-                "blind_monitor INVALID SESSION ID - " + session_id + "|" + server_ip + "|" + user
-            )
+            return invalid
         endpoint = None
         if LOGIN.match(phone_login):
             endpoint = await self.directory.phone_by_login(phone_login)

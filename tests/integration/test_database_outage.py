@@ -10,6 +10,7 @@ import time
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from coachd.ari.client import AriClient
@@ -21,6 +22,15 @@ from tests.sandbox.phones import Phones
 from tests.storage.conftest import TcpProxy, mysql_database, mysql_target
 
 __all__ = ["mysql_database"]  # the fixture, used below
+LISTEN = "127.0.0.1:18689"
+
+
+async def ready() -> int:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://{LISTEN}/readyz") as response,
+    ):
+        return response.status
 
 
 class ThreadedProxy:
@@ -64,7 +74,8 @@ def proxy() -> Iterator[ThreadedProxy]:
 @pytest.fixture
 def daemon(mysql_database: str, proxy: ThreadedProxy) -> Iterator[Daemon]:
     url = f"mysql://root@127.0.0.1:{proxy.port}/{mysql_database}"
-    with Daemon(env={"COACHD_DATABASE__URL": url}, name="db-outage").running() as d:
+    env = {"COACHD_DATABASE__URL": url, "COACHD_HTTP__LISTEN": LISTEN}
+    with Daemon(env=env, name="db-outage").running() as d:
         yield d
 
 
@@ -79,6 +90,7 @@ async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
         await settle(call, sup, "monitor", after=dialled.answered_at)
         started = await daemon.wait_event("session_started")
         session_id = str(started["session_id"])
+        assert await ready() == 200
 
         await proxy.stop()  # the database is gone
         for digit, mode in (("5", "whisper"), ("6", "barge"), ("4", "monitor")):
@@ -92,6 +104,7 @@ async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
         await asyncio.sleep(1.0)
         record = await reference.session(session_id)
         assert record is None or record.ended_at is None  # nothing could be written
+        assert await ready() == 503  # the coaching log cannot reach its database
 
         await proxy.start()  # back, on the same port
         deadline = time.monotonic() + 60
@@ -103,6 +116,7 @@ async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
             assert time.monotonic() < deadline, (record, periods)
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # anything replayed twice would show up now
+        assert await ready() == 200
         periods = await reference.periods(session_id)
         assert [p.mode for p in periods] == ["monitor", "whisper", "barge", "monitor"]
         assert all(p.ended_at is not None for p in periods)

@@ -255,7 +255,7 @@ async def test_a_busy_supervisor_phone_ends_the_http_session_as_refused(
         (
             ADMIN,
             {"supervisor": "nobody", "agent": "1042", "mode": "monitor"},
-            422,
+            404,
             "unknown_supervisor",
         ),
         (ADMIN, {"supervisor": "sup1", "agent": "1042", "mode": "loud"}, 422, "invalid_field"),

@@ -141,6 +141,23 @@ async def test_a_get_with_the_parameters_in_the_query_works_like_the_post(
     assert center.rung == ["PJSIP/2008"]
 
 
+async def test_the_guides_form_names_the_agent_by_user_instead_of_session(
+    client: TestClient[Any, Any], center: RingingAri
+) -> None:
+    guide = {
+        k: v for k, v in form(agent_user="1042").items() if k not in ("session_id", "server_ip")
+    }
+    response = await client.get(VICIDIAL_API, params=guide)
+    text = await response.text()
+    assert text.startswith(
+        "SUCCESS: blind_monitor HAS BEEN LAUNCHED - sup8|PJSIP/2008|monitor|8600051|"
+    )
+    assert center.rung == ["PJSIP/2008"]
+    unknown = {**guide, "agent_user": "nobody"}
+    response = await client.get(VICIDIAL_API, params=unknown)
+    assert (await response.text()).startswith("ERROR: blind_monitor INVALID SESSION ID")
+
+
 @pytest.mark.parametrize(
     ("stage", "mode"),
     [

@@ -128,7 +128,7 @@ async def test_a_user_with_no_phone_is_an_unknown_supervisor(
     client: TestClient[Any, Any],
 ) -> None:
     response = await client.post("/v1/sessions", json=body("ghost"), headers=ADMIN)
-    assert response.status == 422
+    assert response.status == 404
     assert (await response.json())["error"]["code"] == "unknown_supervisor"
 
 
