@@ -57,8 +57,8 @@ async def test_whisper_warns_the_supervisor_alone_then_ends_at_the_limit(
     done = time.monotonic()
 
     # At the configured times after the session started (log timestamps, wall clock).
-    assert WARNING_AFTER <= seconds_between(started, warning) < WARNING_AFTER + 0.5
-    assert LIMIT_AFTER <= seconds_between(started, ended) < LIMIT_AFTER + 0.5
+    assert WARNING_AFTER <= seconds_between(started, warning) < WARNING_AFTER + 1.0
+    assert LIMIT_AFTER <= seconds_between(started, ended) < LIMIT_AFTER + 1.0
     for listener in (call.agent, call.caller):
         assert listener.ear.capture.count_with("warning_tone", dialled.answered_at, done) == 0
     heard = sup.ear.capture.count_with("warning_tone", beeps - 0.1, beeps + 1.0)

