@@ -27,8 +27,8 @@ from coachd.core.modes import Mode, parse_mode
 from coachd.core.registry import new_session_id
 from coachd.engine import Engine
 from coachd.http import console
-from coachd.http.common import PRINCIPAL, ApiError, Handler, error_response
-from coachd.http.feed import EventFeed
+from coachd.http.common import PRINCIPAL, ApiError, Handler, error_response, json_body
+from coachd.http.feed import EventFeed, FeedItem
 from coachd.http.metrics import CONTENT_TYPE, Metrics
 from coachd.http.openapi import OPENAPI
 from coachd.storage.errors import StoreError
@@ -183,7 +183,7 @@ class Api:
     async def create_session(self, request: web.Request) -> web.Response:
         """Ring the supervisor's phone; answered, the session starts in ``mode``."""
         principal = request[PRINCIPAL]
-        body = await _json_body(request)
+        body = await json_body(request)
         unknown = sorted(set(body) - {"supervisor", "agent", "mode", "supervisor_endpoint"})
         if unknown:
             raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
@@ -272,7 +272,7 @@ class Api:
 
     async def patch_session(self, request: web.Request) -> web.Response:
         view = self._session(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         unknown = sorted(set(body) - {"mode"})
         if unknown:
             raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
@@ -288,27 +288,43 @@ class Api:
             raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
         if view["mode"] == mode_name:
             return web.json_response(view)
-        after = self.feed.last_id
-        error = self.engine.request_mode(
-            view["session_id"], str(view["supervisor"]), mode_name, "api"
+        sid = view["session_id"]
+        await self._ask_session(
+            sid,
+            lambda: self.engine.request_mode(sid, str(view["supervisor"]), mode_name, "api"),
+            ("mode_changed", "mode_refused"),
+            "mode change refused",
+            mode=mode_name,
         )
+        return web.json_response(self.feed.sessions[sid])
+
+    async def _ask_session(
+        self,
+        session_id: str,
+        ask: Callable[[], str | None],
+        outcomes: tuple[str, str],
+        refused: str,
+        **details: object,
+    ) -> FeedItem:
+        """``ask`` the session, then wait for its answer: ``outcomes`` = (done, refused)
+        events. Refusals are 403 (not permitted) or 409; no answer in time is 504."""
+        after = self.feed.last_id
+        error = ask()
         if error is not None:
-            status = 403 if error == "not_permitted" else 409
-            raise ApiError(status, error, "mode change refused", mode=mode_name)
+            raise ApiError(403 if error == "not_permitted" else 409, error, refused, **details)
         try:
-            outcome = await self.feed.next_outcome(view["session_id"], after, PATCH_TIMEOUT)
+            outcome = await self.feed.next_outcome(session_id, after, PATCH_TIMEOUT, outcomes)
         except TimeoutError:
             raise ApiError(504, "timeout", "the session did not answer in time") from None
-        if outcome is None or outcome.type != "mode_changed":
-            reason = outcome.payload.get("reason") if outcome else "unknown"
-            status = 403 if reason == "not_permitted" else 409
-            raise ApiError(status, str(reason), "mode change refused", mode=mode_name)
-        return web.json_response(self.feed.sessions[view["session_id"]])
+        if outcome is None or outcome.type != outcomes[0]:
+            reason = str(outcome.payload.get("reason") if outcome else "unknown")
+            raise ApiError(403 if reason == "not_permitted" else 409, reason, refused, **details)
+        return outcome
 
     async def post_cue(self, request: web.Request) -> web.Response:
         """Play a whisper cue into the agent's ear (and the supervisor's)."""
         view = self._session(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         unknown = sorted(set(body) - {"cue"})
         if unknown:
             raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
@@ -322,20 +338,14 @@ class Api:
             )
         if view["state"] != "active":
             raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
-        after = self.feed.last_id
-        error = self.engine.request_cue(view["session_id"], str(view["supervisor"]), name, "api")
-        if error is not None:
-            raise ApiError(409, error, "cue refused", cue=name)
-        try:
-            outcome = await self.feed.next_outcome(
-                view["session_id"], after, PATCH_TIMEOUT, ("cue_played", "cue_refused")
-            )
-        except TimeoutError:
-            raise ApiError(504, "timeout", "the session did not answer in time") from None
-        if outcome is None or outcome.type != "cue_played":
-            reason = outcome.payload.get("reason") if outcome else "unknown"
-            status = 403 if reason == "not_permitted" else 409
-            raise ApiError(status, str(reason), "cue refused", cue=name)
+        sid = view["session_id"]
+        outcome = await self._ask_session(
+            sid,
+            lambda: self.engine.request_cue(sid, str(view["supervisor"]), name, "api"),
+            ("cue_played", "cue_refused"),
+            "cue refused",
+            cue=name,
+        )
         return web.json_response(
             {"session_id": view["session_id"], "cue": name, "played_at": outcome.payload["at"]},
             status=201,
@@ -390,15 +400,3 @@ class Api:
         except ConnectionResetError:
             pass  # the client went away: nothing more to send
         return response
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send application/json")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "the body is a JSON object")
-    return body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -25,3 +26,16 @@ class ApiError(Exception):
 def error_response(status: int, code: str, message: str, details: object = None) -> web.Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return web.json_response(body, status=status)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body; 415, 400 or 422 (ApiError) otherwise."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_body", "the body is a JSON object")
+    return body

@@ -35,7 +35,7 @@ from coachd.ari.errors import AriError
 from coachd.config import Config, TokenConfig
 from coachd.engine import Engine
 from coachd.http.agents import AgentOnCall, AgentSource, AriAgents
-from coachd.http.common import PRINCIPAL, ApiError, error_response
+from coachd.http.common import PRINCIPAL, ApiError, error_response, json_body
 from coachd.http.coverage import Coverage, LogPeriods
 from coachd.http.credentials import ConfigCredentials, Credentials
 from coachd.http.feed import EventFeed
@@ -188,7 +188,7 @@ class Console:
 
     async def login(self, request: web.Request) -> web.Response:
         self._on()
-        body = await _json_body(request)
+        body = await json_body(request)
         user, password = body.get("user"), body.get("password")
         if not isinstance(user, str) or not 0 < len(user) <= 64:
             raise ApiError(422, "invalid_field", "a string of 1..64 characters", field="user")
@@ -308,15 +308,3 @@ class Console:
         principal = request[PRINCIPAL]
         user = None if principal.role == "admin" else principal.user
         return web.json_response(await self.coverage.today(user))
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send application/json")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "the body is a JSON object")
-    return body
