@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -19,7 +20,8 @@ from aiohttp import web
 from coachd.alerts.job import AlertsJob
 from coachd.ari.client import AriClient
 from coachd.ari.events import EventStream
-from coachd.authorize import Authorizer, ConfigAuthorizer, EndpointResolver
+from coachd.authorize import AgentResolver, Authorizer, ConfigAuthorizer, EndpointResolver
+from coachd.cluster.node import ClusterNode, ClusterResolver
 from coachd.config import Config, LimitsConfig
 from coachd.core.modes import Mode
 from coachd.core.registry import Registry
@@ -116,12 +118,25 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 time_limits=time_limits(config.limits),
                 cue_digits=config.cues.digit_map,
                 cue_media=config.cues.media_prefix,
+                notify_agent=(
+                    config.policy.notify_agent_media if config.policy.notify_agent else ""
+                ),
             ),
             single_talker=config.policy.single_talker,
         )
-        authorizer: Authorizer = ConfigAuthorizer(
-            config, EndpointResolver(ari, config.ari.endpoint_technologies)
-        )
+        agents = EndpointResolver(ari, config.ari.endpoint_technologies)
+        resolver: AgentResolver = agents
+        cluster = None
+        if config.cluster.enabled:
+            # Agents on calls on other nodes are found in the directory (MQTT).
+            cluster = ClusterNode(
+                config.cluster,
+                instance=config.instance,
+                technologies=config.ari.endpoint_technologies,
+                supervisor_endpoints=[ep for s in config.supervisors for ep in s.endpoints],
+            )
+            resolver = ClusterResolver(agents, cluster.directory)
+        authorizer: Authorizer = ConfigAuthorizer(config, resolver)
         store = open_store(config.database.url)
         if config.database.url is None:
             default_sqlite_path().parent.mkdir(parents=True, exist_ok=True)
@@ -146,10 +161,21 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         engine = Engine(
             ari=ari, app=config.ari.app, registry=registry, authorizer=authorizer, sink=sink
         )
+        engine.cluster, engine.agents = cluster, agents
         mqtt = None
         if config.mqtt.enabled:
             control = MqttControl(engine).answer if config.mqtt.control else None
-            mqtt = MqttPublisher(config.mqtt, config.instance, control=control)
+            listeners = {}
+            if cluster is not None:
+                node = cluster
+
+                def directory_message(topic: str, payload: bytes, retained: bool) -> None:
+                    replies = node.on_message(topic, payload, retained)
+                    if replies and mqtt is not None:
+                        mqtt.send(replies)
+
+                listeners[cluster.directory.topics.filter] = directory_message
+            mqtt = MqttPublisher(config.mqtt, config.instance, control=control, listeners=listeners)
             sink.add(mqtt)
         alerts = None
         if config.alerts.enabled:  # who-to-coach alerts from vicidial_log
@@ -205,6 +231,11 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 tg.create_task(vici.monitor_log.run(), name="vicidial-monitor-log")
             if mqtt is not None:
                 tg.create_task(mqtt.run(), name="mqtt")
+            directory_task = None
+            if cluster is not None and mqtt is not None:
+                directory_task = tg.create_task(
+                    cluster.publish_agents(ari, mqtt.send), name="cluster-directory"
+                )
             alerts_task = None if alerts is None else tg.create_task(alerts.run(), name="alerts")
             events = tg.create_task(
                 stream.run(engine.on_ari_event, on_connect=engine.reconcile), name="ari-events"
@@ -223,6 +254,9 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             notifier.stopping()
             if alerts_task is not None:
                 alerts_task.cancel()
+            if directory_task is not None and cluster is not None and mqtt is not None:
+                directory_task.cancel()
+                mqtt.send(cluster.local.update({}, datetime.now(UTC)))  # no agents here now
             if http is not None:
                 await feed.close()  # end event streams, then stop taking requests
                 await http.cleanup()

@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args, get_type_hints
 from coachd import config_checks as chk
 from coachd import passwords
 from coachd.alerts.config import AlertsConfig, check_alerts
+from coachd.cluster.config import ClusterConfig, check_cluster
 from coachd.config_sources import Override, credential_overrides, environment_overrides
 from coachd.config_types import coerce, from_text
 from coachd.cues import LIBRARY as CUE_LIBRARY
@@ -89,6 +90,7 @@ class HttpConfig:
 class PolicyConfig:
     beep_supervisor: bool = False
     notify_agent: bool = False
+    notify_agent_media: str = _field("sound:beep", check=chk.nonempty)
     single_talker: bool = True
     keymap: Keymap = "chanspy"
     min_user_level: int = _field(7, check=chk.non_negative)
@@ -213,6 +215,7 @@ class Config:
     vicidial: VicidialConfig = field(default_factory=VicidialConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     supervisors: tuple[SupervisorConfig, ...] = ()
     tokens: tuple[TokenConfig, ...] = ()
 
@@ -250,6 +253,7 @@ SECTIONS: dict[str, type[Any]] = {
     "vicidial": VicidialConfig,
     "console": ConsoleConfig,
     "alerts": AlertsConfig,
+    "cluster": ClusterConfig,
 }
 _TOP_LEVEL = frozenset({"instance", "supervisors", *SECTIONS})
 
@@ -274,9 +278,7 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> C
 
 # Keys this version accepts in the schema but cannot act on yet: setting one is
 # an error rather than a silent no-op.
-NOT_YET_SUPPORTED: tuple[tuple[str, Callable[[Config], bool]], ...] = (
-    ("policy.notify_agent", lambda c: c.policy.notify_agent),
-)
+NOT_YET_SUPPORTED: tuple[tuple[str, Callable[[Config], bool]], ...] = ()
 
 
 def check_supported(config: Config) -> None:
@@ -305,6 +307,7 @@ def parse_config(data: Mapping[str, object], environ: Mapping[str, str]) -> Conf
         _check_vicidial_mode(config)
     _check_console(config)
     check_alerts(config)
+    check_cluster(config)
     for digit, cue in config.cues.digit_map:
         if cue not in config.cues.names:
             raise ConfigError(

@@ -19,7 +19,9 @@ import structlog
 from coachd.ari.client import AriClient
 from coachd.ari.errors import AriError, AriNotFound
 from coachd.ari.translate import endpoint_of, translate
-from coachd.authorize import Authorizer
+from coachd.authorize import AgentResolver, Authorizer
+from coachd.cluster.node import STASIS_ARG, ClusterNode
+from coachd.cluster.signing import Grant
 from coachd.core import commands as c
 from coachd.core import events as e
 from coachd.core.modes import Mode, parse_mode
@@ -81,6 +83,11 @@ class Engine:
         """Told how long each mode switch took, request to routing applied (metrics)."""
         self._ringing: dict[str, tuple[str, str, str, Mode]] = {}
         """Supervisor calls coachd placed: channel id -> (session id, endpoint, agent, mode)."""
+        self.cluster: ClusterNode | None = None
+        """Set when ``[cluster]`` is enabled (with :attr:`agents`, the local resolver)."""
+        self.agents: AgentResolver | None = None
+        self._grants: dict[str, Grant] = {}
+        """Sessions handed over by another node: session id -> the verified grant."""
 
     # --- events from Asterisk ---------------------------------------------
 
@@ -119,17 +126,27 @@ class Engine:
         agent = args[1] if len(args) > 1 else ""
         # A call coachd placed (HTTP API) keeps the session id it was given.
         rung = self._ringing.pop(cid, None)
+        sid = rung[0] if rung else ""
+        grant: Grant | e.Refused | None = None
+        if self.cluster is not None and args[:1] == [STASIS_ARG]:
+            # Handed over by another node: only what its grant says counts.
+            grant = self.cluster.accept(endpoint, args[1] if len(args) > 1 else "")
+            if isinstance(grant, Grant):
+                endpoint, agent, mode = grant.endpoint, grant.agent, grant.mode
+                sid = "" if grant.session_id in self.registry.sessions else grant.session_id
+            else:
+                mode, agent = Mode.MONITOR, ""
         session = self.registry.open(
-            channel=cid,
-            endpoint=endpoint,
-            agent=agent,
-            mode=mode or Mode.MONITOR,
-            session_id=rung[0] if rung else "",
+            channel=cid, endpoint=endpoint, agent=agent, mode=mode or Mode.MONITOR, session_id=sid
         )
+        if isinstance(grant, Grant):
+            self._grants[session.id] = grant
         inbox: asyncio.Queue[e.SessionEvent] = asyncio.Queue()
         self._inboxes[session.id] = inbox
         first: list[c.Command] = session.start()
-        if mode is None or not agent or not self.accepting:
+        if isinstance(grant, e.Refused) and self.accepting:
+            first = [c.Answer(cid), *session.handle(grant)]
+        elif mode is None or not agent or not self.accepting:
             reason = "bad_request" if self.accepting else "shutting_down"
             first = [c.Answer(cid), *session.handle(e.Refused(reason, "arguments: " + repr(args)))]
         task = asyncio.create_task(self._run(session, inbox, first), name="session-" + session.id)
@@ -163,6 +180,7 @@ class Engine:
             for key in [k for k in self._timers if k[0] == session.id]:
                 self._timers.pop(key).cancel()
             self._inboxes.pop(session.id, None)
+            self._grants.pop(session.id, None)
             self.registry.close(session)
             log.info("session_closed", reason=session.end_reason)
 
@@ -245,7 +263,9 @@ class Engine:
             case c.Answer(channel):
                 await ari.answer(channel)
             case c.Authorize(endpoint, agent, mode):
-                result = await self.authorizer.authorize(endpoint, agent, mode)
+                result = await self._authorize(session, endpoint, agent, mode)
+                if isinstance(result, e.HandedOff):
+                    return result
                 if isinstance(result, e.Authorized) and mode in result.modes:
                     session.agent_channel = result.agent_channel
                     check = self.registry.mode_request(session, mode, "dial")
@@ -297,6 +317,33 @@ class Engine:
             case _:
                 raise AssertionError(f"unknown command {cmd!r}")
         return None
+
+    async def _authorize(
+        self, session: Session, endpoint: str, agent: str, mode: Mode
+    ) -> e.Authorized | e.Refused | e.HandedOff:
+        cluster = self.cluster
+        grant = self._grants.get(session.id)
+        if cluster is not None and grant is not None and self.agents is not None:
+            return await cluster.authorize_grant(grant, self.agents)
+        result = await self.authorizer.authorize(endpoint, agent, mode)
+        node = None
+        if cluster is not None and isinstance(result, e.Authorized):
+            node = cluster.remote_node(result.agent_channel)
+        if cluster is None or node is None or not isinstance(result, e.Authorized):
+            return result
+        # The agent's call is on another node: permissions were checked here.
+        await cluster.hand_off(
+            self.ari,
+            channel=session.supervisor_channel,
+            node=node,
+            session_id=session.id,
+            supervisor=result.supervisor,
+            endpoint=endpoint,
+            agent=agent,
+            mode=mode,
+            modes=result.modes,
+        )
+        return e.HandedOff(node)
 
     # --- requests from outside (MQTT control, later the HTTP API) ---------------
 

@@ -32,6 +32,14 @@ class Refused:
 
 
 @dataclass(frozen=True, slots=True)
+class HandedOff:
+    """The agent's call is on another node of the cluster: the supervisor's call was
+    sent there, with a signed grant, and the session runs on that node."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelStarted:
     """A channel the session created entered Stasis (it can now be bridged, muted)."""
 
@@ -101,6 +109,7 @@ SessionEvent = (
     SupervisorArrived
     | Authorized
     | Refused
+    | HandedOff
     | ChannelStarted
     | ChannelGone
     | DtmfReceived

@@ -161,6 +161,8 @@ class Options:
     cue_digits: tuple[tuple[str, str], ...] = ()
     """(DTMF digit, cue name): digits that play a whisper cue (none of the mode digits)."""
     cue_media: str = "sound:coachd-cues/"
+    notify_agent: str = ""
+    """Media played into the agent's ear (only) when a session starts; "" for none."""
     """Media URI prefix of the cues: a cue ``slow-down`` plays ``<cue_media>slow-down``."""
 
 
@@ -274,11 +276,19 @@ class Session:
         """(bridge, mic snoop, whisper snoop, whisper direction) per mouth granted."""
         ids = self.ids
         mouths: list[tuple[str, str, str, c.Direction]] = []
-        if self.granted & TALKING_MODES:
+        # An agent mouth also serves to tell the agent that someone listens in.
+        if self.granted & TALKING_MODES or self.options.notify_agent:
             mouths.append((ids.agent_bridge, ids.agent_mic, ids.agent_mouth, "out"))
         if Mode.BARGE in self.granted:
             mouths.append((ids.caller_bridge, ids.caller_mic, ids.caller_mouth, "in"))
         return mouths
+
+    def _on_handed_off(self, ev: e.HandedOff) -> list[c.Command]:
+        """The session goes on at ``ev.node``, which publishes its events: nothing
+        of it is left here, and the supervisor's call is not ours to hang up."""
+        self.state = State.ENDED
+        self.end_reason = "handed_off"
+        return [c.Finished("handed_off")]
 
     def _on_refused(self, ev: e.Refused) -> list[c.Command]:
         return self._refuse(ev.reason, ev.detail)
@@ -316,6 +326,8 @@ class Session:
             cmds.append(self._play(BEEP_MEDIA))
         self.announced = True
         cmds.append(self._publish("session_started", mode=mode.value))
+        if self.options.notify_agent:
+            cmds += self._into_agent_ear(self.options.notify_agent, supervisor_too=False)
         return cmds + self._limit_timers(mode)
 
     def _on_mode_requested_setup(self, ev: e.ModeRequested) -> list[c.Command]:
@@ -422,21 +434,27 @@ class Session:
                 *self._play_tone(ERROR_TONE_MEDIA, ERROR_TONE_SECONDS),
                 self._publish("cue_refused", cue=name, reason="not_permitted", source=source),
             ]
-        cmds: list[c.Command] = [c.StopPlayback(p) for p in self.cue_playing or ()]
-        media = self.options.cue_media + name
-        self.playbacks += 1
-        agent_side = self.ids.playback(self.playbacks)
-        self.playbacks += 1
-        supervisor_side = self.ids.playback(self.playbacks)
-        self.cue_playing = (agent_side, supervisor_side)
-        assert self.mode is not None
         return [
-            *cmds,
-            *self._apply_routing(ROUTING[self.mode]),
-            c.PlayOnBridge(self.ids.agent_bridge, media, agent_side),
-            c.PlayOnBridge(self.ids.ear_bridge, media, supervisor_side),
+            *self._into_agent_ear(self.options.cue_media + name, supervisor_too=True),
             self._publish("cue_played", cue=name, source=source),
         ]
+
+    def _into_agent_ear(self, media: str, *, supervisor_too: bool) -> list[c.Command]:
+        """Play ``media`` into the agent mouth's bridge (and the ear bridge)."""
+        cmds: list[c.Command] = [c.StopPlayback(p) for p in self.cue_playing or () if p]
+        self.playbacks += 1
+        agent_side = self.ids.playback(self.playbacks)
+        supervisor_side = ""
+        if supervisor_too:
+            self.playbacks += 1
+            supervisor_side = self.ids.playback(self.playbacks)
+        self.cue_playing = (agent_side, supervisor_side)
+        assert self.mode is not None
+        cmds += self._apply_routing(ROUTING[self.mode])
+        cmds.append(c.PlayOnBridge(self.ids.agent_bridge, media, agent_side))
+        if supervisor_too:
+            cmds.append(c.PlayOnBridge(self.ids.ear_bridge, media, supervisor_side))
+        return cmds
 
     def _on_playback_finished_active(self, ev: e.PlaybackFinished) -> list[c.Command]:
         if self.cue_playing is None or ev.playback != self.cue_playing[0]:
@@ -655,6 +673,7 @@ TRANSITIONS: Mapping[tuple[State, type], _Handler] = MappingProxyType(
     {
         (State.AUTHORIZING, e.Authorized): _h(Session._on_authorized),
         (State.AUTHORIZING, e.Refused): _h(Session._on_refused),
+        (State.AUTHORIZING, e.HandedOff): _h(Session._on_handed_off),
         (State.AUTHORIZING, e.ChannelGone): _h(Session._on_channel_gone),
         (State.AUTHORIZING, e.CommandFailed): _h(Session._on_failed_early),
         (State.AUTHORIZING, e.EndRequested): _h(Session._on_end_requested),

@@ -29,7 +29,7 @@ import math
 import random
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -46,6 +46,8 @@ log = structlog.get_logger(__name__)
 
 ControlHandler = Callable[[str, bytes], Awaitable[bytes]]
 """(session id, request payload) -> answer payload, for ``<prefix>/sessions/<id>/set``."""
+Listener = Callable[[str, bytes, bool], None]
+"""(topic, payload, retained): messages of a filter subscribed for another part (cluster)."""
 
 QOS = 1
 BACKOFF_INITIAL = 0.1
@@ -136,6 +138,7 @@ class MqttPublisher:
         clear_stale: bool = True,
         clock: Callable[[], datetime] = _utcnow,
         control: ControlHandler | None = None,
+        listeners: Mapping[str, Listener] | None = None,
     ) -> None:
         self.config = config
         self.instance = instance
@@ -170,6 +173,7 @@ class MqttPublisher:
         self._sync_topic = ""
         self._sync_found: set[str] = set()
         self._control = control
+        self._listeners = dict(listeners or {})
         self._control_tasks: set[asyncio.Task[None]] = set()
         self._retained: dict[str, Message] = {}
         """The last retained message of each topic outside the tracker (alerts)."""
@@ -338,6 +342,8 @@ class MqttPublisher:
     async def _announce(self, client: aiomqtt.Client) -> None:
         if self._control is not None:
             await client.subscribe(self.topics.session_set_filter, qos=QOS)
+        for topic_filter in self._listeners:
+            await client.subscribe(topic_filter, qos=QOS)
         if self._needs_sync:
             await self._clear_stale_states(client)
             self._needs_sync = False
@@ -439,6 +445,11 @@ class MqttPublisher:
 
     def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
+        for topic_filter, listener in self._listeners.items():
+            if message.topic.matches(topic_filter):
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                listener(topic, payload, bool(message.retain))
+                return
         session_id = self.topics.session_of_set(topic)
         if session_id is not None:
             if self._control is not None and not message.retain:

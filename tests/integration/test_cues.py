@@ -130,3 +130,37 @@ async def test_the_api_plays_a_cue_in_whisper_and_the_whisper_goes_on(
     for tap in wire.values():
         tap.close()
     assert await wait_no_leftovers(pbx, within=1.0) == []
+
+
+@pytest.fixture(scope="module")
+def notifying() -> Iterator[Daemon]:
+    SOUNDS.mkdir(parents=True, exist_ok=True)
+    write_tone(SOUNDS / "test-tone.wav")
+    env = {
+        "COACHD_POLICY__NOTIFY_AGENT": "true",
+        "COACHD_POLICY__NOTIFY_AGENT_MEDIA": "sound:coachd-cues/test-tone",
+    }
+    with Daemon(env=env, name="notify").running() as daemon:
+        yield daemon
+
+
+async def test_notify_agent_tells_the_agent_alone_that_a_supervisor_listens(
+    phones: Phones, pbx: AriClient, notifying: Daemon
+) -> None:
+    call = await connect_call(phones)
+    wire = await wire_taps(pbx)
+    dialled = await supervisor_dials(phones, "2001", "*2221042")
+    sup = dialled.party
+    heard = await call.agent.ear.wait_for("cue_tone", 3.0, after=dialled.answered_at)
+    done = await call.agent.ear.wait_without("cue_tone", 5.0, after=heard, consecutive=10)
+    assert done - heard > 1.0  # the whole notice
+    await asyncio.sleep(max(0.0, done + 1.0 - time.monotonic()))
+    assert call.caller.ear.capture.count_with("cue_tone", dialled.answered_at) == 0
+    assert wire["caller"].capture.count_with("cue_tone", dialled.answered_at) == 0
+    assert sup.ear.capture.count_with("cue_tone", dialled.answered_at) == 0
+    # Monitor: the supervisor's own voice reached the agent at no time.
+    assert wire["agent"].capture.count_with("supervisor", dialled.answered_at) == 0
+    await sup.leg.hangup()
+    for tap in wire.values():
+        tap.close()
+    assert await wait_no_leftovers(pbx, within=1.0) == []

@@ -27,6 +27,8 @@ from tests.audio.capture import RtpCapture, open_capture
 
 PHONES_ARI_URL = "http://127.0.0.1:18090"
 PBX_ARI_URL = "http://127.0.0.1:18088"
+PBX2_ARI_URL = "http://127.0.0.1:18092"
+"""The sandbox's second PBX (cluster tests)."""
 HARNESS_USER = "harness"
 HARNESS_PASSWORD = "sandbox-harness-secret"
 APP = "phones"

@@ -175,15 +175,16 @@ def test_subprocess_secrets_are_not_printed(tmp_path: Path) -> None:
     assert data["mqtt"]["password"] == "********"
 
 
-def test_a_feature_this_version_lacks_is_refused_not_ignored() -> None:
+def test_notify_agent_is_accepted_and_shown_with_its_media() -> None:
     result = run_cli(
         "check-config",
         "--config",
         str(EXAMPLE),
         env={"COACHD_POLICY__NOTIFY_AGENT": "true"},
     )
-    assert result.returncode == 1
-    assert result.stderr.startswith("coachd: config error: policy.notify_agent: not supported")
+    assert result.returncode == 0, result.stderr
+    policy = json.loads(result.stdout)["policy"]
+    assert (policy["notify_agent"], policy["notify_agent_media"]) == (True, "sound:beep")
 
 
 def test_run_exits_with_the_reason_when_the_database_is_unreachable() -> None:

@@ -444,6 +444,7 @@ def test_redacted_config_is_json_serialisable_and_complete() -> None:
         "vicidial",
         "console",
         "alerts",
+        "cluster",
         "supervisors",
     ]
     assert json.loads(json.dumps(redacted)) == redacted

@@ -27,6 +27,7 @@ RETAINED = {
     "agentState": True,
     "alerts": True,
     "alertRaised": False,
+    "clusterAgent": True,
 }
 
 
@@ -125,10 +126,12 @@ def test_document_structure(contract: Contract) -> None:
         "sessionSetResult",
         "alerts",
         "alertRaised",
+        "clusterAgent",
     }
     for name, operation in doc["operations"].items():
-        # coachd receives only mode requests; everything else it sends.
-        expected = "receive" if name == "receiveSetRequest" else "send"
+        # coachd receives only mode requests and the cluster's directory.
+        receives = name in ("receiveSetRequest", "receiveClusterAgent")
+        expected = "receive" if receives else "send"
         assert operation["action"] == expected, name
         channel_ref = operation["channel"]["$ref"]
         channel = channel_ref.removeprefix("#/channels/")

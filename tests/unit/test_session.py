@@ -2112,3 +2112,23 @@ def test_a_supervisor_who_may_only_listen_cannot_cue() -> None:
 def test_digits_without_a_cue_change_nothing() -> None:
     pb = active(Mode.MONITOR, cue_digits=CUES)
     assert pb.feed(e.DtmfReceived(SUP, "9")) == []
+
+
+# --- telling the agent ----------------------------------------------------------------------
+
+
+def test_notify_agent_beeps_into_the_agents_ear_only_even_for_a_listener() -> None:
+    pb = authorized(Mode.MONITOR, frozenset({Mode.MONITOR}), notify_agent="sound:beep")
+    pb.rest()
+    batch = start_snoops(pb).rest()
+    beeps = cue_plays(batch)
+    assert [(b.bridge, b.media) for b in beeps] == [(A_BRIDGE, "sound:beep")]
+    assert types(batch) == ["session_started"]
+    assert pb.routing == CHANSPY[Mode.MONITOR]  # the supervisor's voice reaches nobody
+    assert pb.feed(e.PlaybackFinished(beeps[0].playback)) == [c.Mute(A_MOUTH, "out")]
+
+
+def test_without_notify_agent_a_listener_gets_no_agent_mouth_at_all() -> None:
+    pb = authorized(Mode.MONITOR, frozenset({Mode.MONITOR}))
+    pb.rest()
+    assert A_BRIDGE not in pb.asterisk.bridges

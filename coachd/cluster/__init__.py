@@ -1,0 +1,1 @@
+"""Coaching across Asterisk servers: signed grants and the agent directory."""
