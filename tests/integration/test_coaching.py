@@ -148,6 +148,16 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
     # On the wire (what the PBX sends to each phone, which coachd controls): between
     # two digits, a closed path carries no supervisor frame at all, except the tail
     # of a path closing at that digit, before its first 3 frames of silence.
+    # A digit silences the supervisor's phone while it is sent, which can look like
+    # the tail's end; the switch itself starts when coachd has the digit (Asterisk
+    # reports it when it ends), so a closing path's tail may also run until coachd
+    # had it plus 60 ms (3 frames). Anything later is a leak.
+    wall = time.time() - time.monotonic()
+    got_digit = [
+        datetime.fromisoformat(r["timestamp"]).timestamp() - wall
+        for r in coachd.records()
+        if r.get("event") == "dtmf_received" and r.get("session_id") == session_id
+    ]
     counts = {"wire_caller": 0, "wire_agent": 0, "far_caller": 0, "far_agent": 0}
     where: list[str] = []
     modes = ["monitor"] + [m for _, m in sent_times]
@@ -160,8 +170,12 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
         ):
             if path_open(mode):
                 continue
-            frames = wire[party].capture.frames_between(t0, t1)
-            n = _strays(frames, "supervisor", closing=path_open(before))
+            closing = path_open(before)
+            start = t0
+            if closing and len(got_digit) == len(sent_times):
+                start = max(t0, got_digit[i] + 0.06)
+            frames = wire[party].capture.frames_between(start, t1)
+            n = _strays(frames, "supervisor", closing=closing and start == t0)
             if n:
                 where.append(
                     f"{party} wire {before}->{mode}: "
