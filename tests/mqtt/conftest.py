@@ -71,11 +71,31 @@ def ensure_broker() -> None:
 
 
 def broker_pid() -> int:
-    pid = int(PIDFILE.read_text().strip())
-    comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    if comm != "mosquitto":
-        raise RuntimeError(f"{PIDFILE} names pid {pid}, which is {comm!r}, not mosquitto")
-    return pid
+    """The broker's pid: from its pid file, or else the one mosquitto process.
+
+    (A second mosquitto started while one runs fails on the port and deletes the
+    running one's pid file on its way out.)"""
+    if PIDFILE.exists():
+        pid = int(PIDFILE.read_text().strip())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm != "mosquitto":
+            raise RuntimeError(f"{PIDFILE} names pid {pid}, which is {comm!r}, not mosquitto")
+        return pid
+    found = [
+        int(proc.name)
+        for proc in Path("/proc").iterdir()
+        if proc.name.isdigit() and _comm(proc) == "mosquitto"
+    ]
+    if len(found) != 1:
+        raise RuntimeError(f"no {PIDFILE}, and {len(found)} mosquitto processes")
+    return found[0]
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def stop_broker(sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> None:
