@@ -448,7 +448,11 @@ class MqttPublisher:
         for topic_filter, listener in self._listeners.items():
             if message.topic.matches(topic_filter):
                 payload = message.payload if isinstance(message.payload, bytes) else b""
-                listener(topic, payload, bool(message.retain))
+                try:
+                    listener(topic, payload, bool(message.retain))
+                except Exception:
+                    # A bad message must not break the connection.
+                    log.exception("mqtt_listener_failed", topic=topic)
                 return
         session_id = self.topics.session_of_set(topic)
         if session_id is not None:

@@ -194,7 +194,8 @@ class _SqliteSource:
             if self._conn is None:
                 if not self.path.is_file():
                     raise ReportError(f"no coaching log at {self.path}")
-                uri = f"file:{quote(str(self.path))}?mode=ro"
+                # A URI path never starts with "//" (that would be an authority).
+                uri = f"file:{quote('/' + str(self.path.resolve()).lstrip('/'))}?mode=ro"
                 self._conn = await aiosqlite.connect(uri, uri=True)
             async with self._conn.execute(sql, tuple(params)) as cursor:
                 return [tuple(r) for r in await cursor.fetchall()]

@@ -625,13 +625,20 @@ class MysqlStore(_SqlStore):
 # --- URLs ---------------------------------------------------------------------------
 
 
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///path`` URL; ``sqlite:////abs/path`` (SQLAlchemy's
+    spelling of an absolute path) is the same file as ``sqlite:///abs/path``."""
+    path = unquote(url[len("sqlite://") :])
+    return Path("/" + path.lstrip("/"))
+
+
 def open_store(url: str | None, **options: Any) -> Store:
     """The store for ``url`` (``mysql://...`` or ``sqlite:///path``; ``None``: the
     default SQLite file). Nothing is connected until first use."""
     if url is None:
         return SqliteStore(default_sqlite_path(), **options)
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        return SqliteStore(Path(unquote(url[len("sqlite://") :])), **options)
+        return SqliteStore(sqlite_path(url), **options)
     if url.startswith("mysql://"):
         return MysqlStore(MysqlTarget.from_url(url), **options)
     raise ValueError("expected mysql://user:password@host:port/database or sqlite:///path")

@@ -148,6 +148,8 @@ async def test_whisper_from_the_page_then_barge_and_back_proven_by_audio(
 
     ARTIFACTS.mkdir(exist_ok=True)
     await asyncio.to_thread(browser.save_screenshot, str(ARTIFACTS / "console-sandbox.png"))
+    coverage = await asyncio.to_thread(lambda: browser.find_element(By.ID, "coverage-note").text)
+    assert "cannot be read" not in coverage, coverage  # the coaching log is read
     (ARTIFACTS / "console-sandbox.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures))
     for delay in figures["session_started_to_page_ms"].values():
