@@ -201,8 +201,18 @@ class AriClient:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self.request("DELETE", "/channels/" + _q(channel_id), params={"reason": reason})
 
-    async def continue_in_dialplan(self, channel_id: str) -> None:
-        await self.request("POST", "/channels/" + _q(channel_id) + "/continue")
+    async def continue_in_dialplan(
+        self, channel_id: str, *, context: str = "", extension: str = "", priority: int = 0
+    ) -> None:
+        """Leave Stasis: where the channel was, or at ``context``/``extension``/``priority``."""
+        params: dict[str, str | int] = {}
+        if context:
+            params["context"] = context
+        if extension:
+            params["extension"] = extension
+        if priority:
+            params["priority"] = priority
+        await self.request("POST", "/channels/" + _q(channel_id) + "/continue", params=params)
 
     async def snoop(
         self,

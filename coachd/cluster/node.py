@@ -148,10 +148,8 @@ class ClusterNode:
         )
         await ari.set_variable(channel, GRANT_VARIABLE, token)
         await ari.set_variable(channel, TRUNK_VARIABLE, self.config.trunk_for(node))
-        await ari.request(
-            "POST",
-            "/channels/" + channel + "/continue",
-            params={"context": HANDOFF_CONTEXT, "extension": HANDOFF_EXTEN, "priority": 1},
+        await ari.continue_in_dialplan(
+            channel, context=HANDOFF_CONTEXT, extension=HANDOFF_EXTEN, priority=1
         )
         log.info(
             "session_handed_off",

@@ -149,7 +149,7 @@ class BlindMonitor:
         stored = await self.directory.credentials(user)
         if stored is None:
             return False
-        plain, _hashed = stored
+        _, plain, _hashed = stored
         if not plain:
             log.warning("blind_monitor_hashed_password", user=user)
             return False

@@ -25,10 +25,6 @@ from coachd.http.credentials import LoginOutcome
 from coachd.reports.compute import Zone, to_utc
 from coachd.vicidial.directory import Directory, extension_endpoint
 
-_USER_SQL = (
-    "SELECT user, pass, pass_hash FROM vicidial_users"
-    " WHERE user = ? AND active = 'Y' AND user_level >= ?"
-)
 _IN_CALL_SQL = (
     "SELECT la.user, la.extension, la.campaign_id, la.last_state_change, la.last_call_time,"
     " u.user_group, u.full_name"
@@ -44,20 +40,19 @@ class VicidialCredentials:
 
     async def check(self, user: str, password: str) -> LoginOutcome:
         """Raises StoreError when VICIdial's database cannot be read."""
-        async with self.directory.pool.transaction() as cur:
-            rows = await cur.fetchall(_USER_SQL, (user, self.min_user_level))
-        plain = str(rows[0][1] or "") if rows else ""
+        stored = await self.directory.credentials(user, self.min_user_level)
+        spelled, plain, hashed = stored or ("", "", "")
         # Compare even when there is nothing to compare with: the same time either way.
         matched = hmac.compare_digest(plain.encode(), password.encode())
-        if not rows:
+        if stored is None:
             return LoginOutcome.refused("invalid_credentials")
         if not plain:
-            if rows[0][2]:
+            if hashed:
                 return LoginOutcome.refused("hashed_password")
             return LoginOutcome.refused("invalid_credentials")
         if not matched:
             return LoginOutcome.refused("invalid_credentials")
-        return LoginOutcome.ok(str(rows[0][0]))
+        return LoginOutcome.ok(spelled)
 
 
 def _since(row_state: object, row_call: object, zone: Zone) -> datetime | None:

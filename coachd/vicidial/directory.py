@@ -269,15 +269,18 @@ class Directory:
                 return _live(row)
         return None
 
-    async def credentials(self, user: str) -> tuple[str, str] | None:
-        """``(pass, pass_hash)`` of an active user with VICIdial's API level (> 6), or None."""
+    async def credentials(self, user: str, min_level: int = 7) -> tuple[str, str, str] | None:
+        """``(user as VICIdial spells it, pass, pass_hash)`` of an active user at
+        ``min_level`` or above (VICIdial's API: 7), or None."""
         async with self.pool.transaction() as cur:
             rows = await cur.fetchall(
-                "SELECT pass, pass_hash FROM vicidial_users"
-                " WHERE user = ? AND active = 'Y' AND user_level > 6",
-                (user,),
+                "SELECT user, pass, pass_hash FROM vicidial_users"
+                " WHERE user = ? AND active = 'Y' AND user_level >= ?",
+                (user, min_level),
             )
-        return (str(rows[0][0] or ""), str(rows[0][1] or "")) if rows else None
+        if not rows:
+            return None
+        return str(rows[0][0]), str(rows[0][1] or ""), str(rows[0][2] or "")
 
     async def phone_by_login(self, login: str) -> str | None:
         """The endpoint of the phone whose ``phones.login`` is ``login``, or None."""

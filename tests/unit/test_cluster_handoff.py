@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from coachd.ari.client import Channel, Endpoint
+from coachd.ari.client import AriClient, Channel, Endpoint
 from coachd.ari.errors import AriNotFound
 from coachd.authorize import ConfigAuthorizer, EndpointResolver
 from coachd.cluster.node import ClusterNode, ClusterResolver
@@ -39,6 +39,9 @@ class FakeAri:
 
     async def get_channel(self, channel_id: str) -> Channel:
         return Channel(channel_id, "PJSIP/x-1", "Up", "", "")
+
+    # The real client's mapping onto ARI's REST call, recorded as that call.
+    continue_in_dialplan = AriClient.continue_in_dialplan
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[None]]:
         async def record(*args: Any, **kwargs: Any) -> None:
