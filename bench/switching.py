@@ -26,9 +26,9 @@ from coachd.ari.client import AriClient
 from tests.audio.analysis import Capture
 from tests.integration.conftest import wait_no_leftovers
 from tests.sandbox.callcenter import (
-    EXPECTED,
     Call,
     Party,
+    changed_paths,
     connect_call,
     settle,
     supervisor_dials,
@@ -54,12 +54,6 @@ class Switch:
     observed: float
     response: float | None = None
     """HTTP: seconds until the PATCH returned (coachd answers once the routing is in place)."""
-
-
-def changed_paths(before: str, after: str) -> list[tuple[str, str, bool]]:
-    """The (listener, speaker, heard) paths that a switch from ``before`` changes."""
-    old, new = EXPECTED[before], EXPECTED[after]
-    return [(lis, spk, new[(lis, spk)]) for (lis, spk) in new if old[(lis, spk)] != new[(lis, spk)]]
 
 
 async def switch_once(call: Call, sup: Party, before: str, after: str, send: Any) -> Switch:

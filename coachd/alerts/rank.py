@@ -27,6 +27,11 @@ SYSTEM_USERS: tuple[str, ...] = ("VDAD", "VDCL")
 closer placeholders): never agents to coach."""
 
 
+def conversion(sales: int, calls: int) -> float:
+    """Percent of calls that were sales (0 without calls)."""
+    return sales / calls * 100 if calls else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class AgentCalls:
     """One agent's calls and sales over the window."""
@@ -39,7 +44,7 @@ class AgentCalls:
 
     @property
     def conversion(self) -> float:
-        return self.sales / self.calls * 100 if self.calls else 0.0
+        return conversion(self.sales, self.calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,7 @@ class Alert:
 
     @property
     def conversion(self) -> float:
-        return self.sales / self.calls * 100 if self.calls else 0.0
+        return conversion(self.sales, self.calls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from tests.integration.conftest import wait_no_leftovers
 from tests.mqtt.conftest import Subscriber
 from tests.sandbox.callcenter import (
     DETECTOR,
-    EXPECTED,
     Party,
+    changed_paths,
     check_routing,
     connect_call,
     settle,
@@ -93,16 +93,6 @@ def _strays(frames: list[Frame], party: str, *, closing: bool) -> int:
     return n
 
 
-def _target_observed(mode_before: str, mode_after: str) -> list[tuple[str, str, bool]]:
-    """The paths whose change shows that a switch took effect."""
-    before, after = EXPECTED[mode_before], EXPECTED[mode_after]
-    return [
-        (lis, spk, after[(lis, spk)])
-        for (lis, spk) in after
-        if before[(lis, spk)] != after[(lis, spk)]
-    ]
-
-
 async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
     phones: Phones, pbx: AriClient, coachd: Daemon
 ) -> None:
@@ -132,7 +122,7 @@ async def test_fifty_dtmf_switches_keep_the_routing_and_never_leak(
         sent_times.append((sent, target))
         await sup.leg.dtmf(digits[target])
         observed = sent
-        for listener, speaker, heard in _target_observed(current, target):
+        for listener, speaker, heard in changed_paths(current, target):
             ear = ears[listener]
             if heard:
                 seen = await ear.wait_for(speaker, 3.0, after=sent)

@@ -47,6 +47,13 @@ EXPECTED: dict[str, dict[tuple[str, str], bool]] = {
 }
 
 
+def changed_paths(before: str, after: str) -> list[tuple[str, str, bool]]:
+    """The (listener, speaker, heard) paths a switch from ``before`` to ``after`` changes:
+    the ones whose change shows that the switch took effect."""
+    old, new = EXPECTED[before], EXPECTED[after]
+    return [(lis, spk, new[(lis, spk)]) for (lis, spk) in new if old[(lis, spk)] != new[(lis, spk)]]
+
+
 @dataclass
 class Party:
     name: str
