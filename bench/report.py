@@ -18,6 +18,46 @@ How each figure is measured: the docstrings of `bench/*.py`.
 """
 
 
+# Rows of the switch table: label, result key, and whether it is a median/p99/max
+# summary (True) or a plain value (False).
+SWITCH_ROWS = (
+    ("request → audible, ms", "request_to_audible_ms", True),
+    ("request → on the wire, ms", "request_to_wire_ms", True),
+    ("switches that open a path: request → audible, ms", "opening_request_to_audible_ms", True),
+    ("switches that open a path: request → on the wire, ms", "opening_request_to_wire_ms", True),
+    (
+        "switches that open a path: digit end (sent + 100 ms) → audible, ms",
+        "opening_digit_end_to_audible_ms",
+        True,
+    ),
+    (
+        "switches that open a path: coachd got the digit → on the wire, ms",
+        "opening_coachd_receipt_to_wire_ms",
+        True,
+    ),
+    ("HTTP response, ms", "http_response_ms", True),
+    ("ratio to ChanSpy (median)", "ratio_to_chanspy_median", False),
+    ("call audio missing at the supervisor per switch, frames", "gap_frames_at_supervisor", True),
+    (
+        "supervisor frames on the wire to the caller outside barge",
+        "leak_frames_at_caller_outside_barge",
+        False,
+    ),
+    (
+        "supervisor frames at the caller's phone outside barge",
+        "far_end_leak_frames_at_caller",
+        False,
+    ),
+    (
+        "supervisor frames on the wire to the agent in monitor",
+        "supervisor_frames_at_agent_in_monitor",
+        False,
+    ),
+    ("supervisor hears own voice (echo), frames", "echo_frames_supervisor_hears_self", False),
+    ("seconds", "seconds", False),
+)
+
+
 def _ms(s: dict[str, Any] | None) -> str:
     if not s or not s.get("n"):
         return "-"
@@ -45,47 +85,8 @@ def write_markdown(results: dict[str, Any]) -> str:
             lines.append("| " + label + " | " + " | ".join(cell(r) for r in runs) + " |")
 
         row("switches (unobserved)", lambda r: f"{r['switches']} ({r['unobserved_switches']})")
-        row("request → audible, ms", lambda r: _ms(r["request_to_audible_ms"]))
-        row("request → on the wire, ms", lambda r: _ms(r.get("request_to_wire_ms")))
-        row(
-            "switches that open a path: request → audible, ms",
-            lambda r: _ms(r.get("opening_request_to_audible_ms")),
-        )
-        row(
-            "switches that open a path: request → on the wire, ms",
-            lambda r: _ms(r.get("opening_request_to_wire_ms")),
-        )
-        row(
-            "switches that open a path: digit end (sent + 100 ms) → audible, ms",
-            lambda r: _ms(r.get("opening_digit_end_to_audible_ms")),
-        )
-        row(
-            "switches that open a path: coachd got the digit → on the wire, ms",
-            lambda r: _ms(r.get("opening_coachd_receipt_to_wire_ms")),
-        )
-        row("HTTP response, ms", lambda r: _ms(r.get("http_response_ms")))
-        row("ratio to ChanSpy (median)", lambda r: str(r.get("ratio_to_chanspy_median", 1.0)))
-        row(
-            "call audio missing at the supervisor per switch, frames",
-            lambda r: _ms(r["gap_frames_at_supervisor"]),
-        )
-        row(
-            "supervisor frames on the wire to the caller outside barge",
-            lambda r: str(r["leak_frames_at_caller_outside_barge"]),
-        )
-        row(
-            "supervisor frames at the caller's phone outside barge",
-            lambda r: str(r["far_end_leak_frames_at_caller"]),
-        )
-        row(
-            "supervisor frames on the wire to the agent in monitor",
-            lambda r: str(r["supervisor_frames_at_agent_in_monitor"]),
-        )
-        row(
-            "supervisor hears own voice (echo), frames",
-            lambda r: str(r["echo_frames_supervisor_hears_self"]),
-        )
-        row("seconds", lambda r: str(r["seconds"]))
+        for label, key, summary in SWITCH_ROWS:
+            row(label, lambda r, k=key, sm=summary: _ms(r.get(k)) if sm else str(r.get(k, 1.0)))
         lines.append("")
     if "setup" in results:
         s = results["setup"]
