@@ -332,9 +332,7 @@ class Engine:
         if cluster is None or node is None or not isinstance(result, e.Authorized):
             return result
         # The agent's call is on another node: permissions were checked here.
-        await cluster.hand_off(
-            self.ari,
-            channel=session.supervisor_channel,
+        grant, token = cluster.grant_for(
             node=node,
             session_id=session.id,
             supervisor=result.supervisor,
@@ -342,6 +340,9 @@ class Engine:
             agent=agent,
             mode=mode,
             modes=result.modes,
+        )
+        await cluster.hand_off(
+            self.ari, channel=session.supervisor_channel, node=node, grant=grant, token=token
         )
         return e.HandedOff(node)
 

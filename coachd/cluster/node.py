@@ -124,28 +124,10 @@ class ClusterNode:
         )
 
     async def hand_off(
-        self,
-        ari: AriClient,
-        *,
-        channel: str,
-        node: str,
-        session_id: str,
-        supervisor: str,
-        endpoint: str,
-        agent: str,
-        mode: Mode,
-        modes: Iterable[Mode],
+        self, ari: AriClient, *, channel: str, node: str, grant: Grant, token: str
     ) -> None:
-        """Send the supervisor's call to ``node`` with a grant. Raises AriError."""
-        grant, token = self.grant_for(
-            node=node,
-            session_id=session_id,
-            supervisor=supervisor,
-            endpoint=endpoint,
-            agent=agent,
-            mode=mode,
-            modes=modes,
-        )
+        """Send the supervisor's call to ``node`` with ``token`` (``grant`` signed, from
+        :meth:`grant_for`). Raises AriError."""
         await ari.set_variable(channel, GRANT_VARIABLE, token)
         await ari.set_variable(channel, TRUNK_VARIABLE, self.config.trunk_for(node))
         await ari.continue_in_dialplan(
@@ -154,7 +136,7 @@ class ClusterNode:
         log.info(
             "session_handed_off",
             node=node,
-            supervisor=supervisor,
+            supervisor=grant.supervisor,
             modes=sorted(m.value for m in grant.modes),
             expires=grant.expires,
         )
