@@ -21,6 +21,7 @@ from coachd.alerts.job import AlertsJob
 from coachd.ari.client import AriClient
 from coachd.ari.events import EventStream
 from coachd.authorize import AgentResolver, Authorizer, ConfigAuthorizer, EndpointResolver
+from coachd.cluster.link import ClusterLink
 from coachd.cluster.node import ClusterNode, ClusterResolver
 from coachd.config import Config, LimitsConfig
 from coachd.core.modes import Mode
@@ -30,6 +31,7 @@ from coachd.engine import Engine, FanOut, LogSink
 from coachd.http.api import VICIDIAL_API, Api
 from coachd.http.feed import EventFeed
 from coachd.http.metrics import Metrics, Readings
+from coachd.http.session_ops import SessionOps
 from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
 from coachd.mqtt.publisher import MqttPublisher
 from coachd.sdnotify import Notifier
@@ -83,6 +85,23 @@ class MqttControl:
         except InvalidRequest as exc:
             log.info("mqtt_set_invalid", session_id=session_id, error=str(exc))
             return result_payload(None, "invalid_request", str(exc))
+        cluster = self.engine.cluster
+        node = cluster.handoffs.node_of(session_id) if cluster is not None else None
+        if cluster is not None and node is not None and cluster.forwarder is not None:
+            # The session runs on the node it was handed over to: ask there.
+            answer = await cluster.forwarder.ask(
+                node,
+                session_id,
+                "mode",
+                role="supervisor",
+                user=request.supervisor,
+                body={"mode": request.mode},
+                source="mqtt",
+            )
+            failure = answer.body.get("error") if answer.status >= 300 else None
+            code = str(failure.get("code", "error")) if isinstance(failure, dict) else None
+            log.info("mqtt_set_forwarded", session_id=session_id, node=node, refused=code)
+            return result_payload(request.request_id, code)
         error = self.engine.request_mode(session_id, request.supervisor, request.mode, "mqtt")
         log.info(
             "mqtt_set",
@@ -165,18 +184,11 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         mqtt = None
         if config.mqtt.enabled:
             control = MqttControl(engine).answer if config.mqtt.control else None
-            listeners = {}
-            if cluster is not None:
-                node = cluster
-
-                def directory_message(topic: str, payload: bytes, retained: bool) -> None:
-                    replies = node.on_message(topic, payload, retained)
-                    if replies and mqtt is not None:
-                        mqtt.send(replies)
-
-                listeners[cluster.directory.topics.filter] = directory_message
-            mqtt = MqttPublisher(config.mqtt, config.instance, control=control, listeners=listeners)
+            mqtt = MqttPublisher(config.mqtt, config.instance, control=control)
             sink.add(mqtt)
+        # The cluster's own MQTT connection: its Last Will tells the other nodes
+        # at once that this one is gone.
+        link = ClusterLink(cluster, config.mqtt, config.instance) if cluster is not None else None
         alerts = None
         if config.alerts.enabled:  # who-to-coach alerts from vicidial_log
             alerts = AlertsJob.from_config(
@@ -187,6 +199,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         stream = EventStream(url=config.ari.url, app=config.ari.app, headers=ari.auth_headers)
         http: web.AppRunner | None = None
         feed = EventFeed(config.instance)
+        if link is not None:
+            # Requests for sessions handed over to this node get the API's answers.
+            sink.add(feed)
+            link.perform = SessionOps(engine, feed, config.cues.names).perform
         if config.http.address is not None:
             metrics = Metrics(
                 Readings(
@@ -197,7 +213,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 )
             )
             engine.on_switch = metrics.observe_switch
-            sink.add(feed, metrics)
+            sink.add(*([feed] if link is None else []), metrics)
             api = Api(
                 config=config,
                 engine=engine,
@@ -232,9 +248,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             if mqtt is not None:
                 tg.create_task(mqtt.run(), name="mqtt")
             directory_task = None
-            if cluster is not None and mqtt is not None:
+            if cluster is not None and link is not None:
+                tg.create_task(link.run(), name="cluster-link")
                 directory_task = tg.create_task(
-                    cluster.publish_agents(ari, mqtt.send), name="cluster-directory"
+                    cluster.publish_agents(ari, link.publisher.send), name="cluster-directory"
                 )
             alerts_task = None if alerts is None else tg.create_task(alerts.run(), name="alerts")
             events = tg.create_task(
@@ -254,9 +271,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             notifier.stopping()
             if alerts_task is not None:
                 alerts_task.cancel()
-            if directory_task is not None and cluster is not None and mqtt is not None:
+            if directory_task is not None and cluster is not None and link is not None:
                 directory_task.cancel()
-                mqtt.send(cluster.local.update({}, datetime.now(UTC)))  # no agents here now
+                # No agents here now.
+                link.publisher.send(cluster.local.update({}, datetime.now(UTC)))
             if http is not None:
                 await feed.close()  # end event streams, then stop taking requests
                 await http.cleanup()
@@ -268,8 +286,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 coaching_log.stop(logs_timeout),
                 *([vici.monitor_log.stop(logs_timeout)] if vici is not None else []),
             )
-            if mqtt is not None:
-                await mqtt.stop(max(0.5, deadline - loop.time()))
+            await asyncio.gather(
+                *([mqtt.stop(max(0.5, deadline - loop.time()))] if mqtt is not None else []),
+                *([link.stop(max(0.5, deadline - loop.time()))] if link is not None else []),
+            )
             events.cancel()
             ready.cancel()
             watchdog.cancel()

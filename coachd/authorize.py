@@ -28,6 +28,7 @@ REFUSAL_REASONS = (
     "agent_not_on_call",
     "outside_shift",
     "permission_store_unavailable",
+    "node_unavailable",
 )
 """Every reason an authorizer refuses with (documented in docs/events.md)."""
 

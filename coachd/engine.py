@@ -20,7 +20,7 @@ from coachd.ari.client import AriClient
 from coachd.ari.errors import AriError, AriNotFound
 from coachd.ari.translate import endpoint_of, translate
 from coachd.authorize import AgentResolver, Authorizer
-from coachd.cluster.node import STASIS_ARG, ClusterNode
+from coachd.cluster.node import FAILED_ARG, STASIS_ARG, ClusterNode
 from coachd.cluster.signing import Grant
 from coachd.core import commands as c
 from coachd.core import events as e
@@ -128,6 +128,7 @@ class Engine:
         rung = self._ringing.pop(cid, None)
         sid = rung[0] if rung else ""
         grant: Grant | e.Refused | None = None
+        answered = False
         if self.cluster is not None and args[:1] == [STASIS_ARG]:
             # Handed over by another node: only what its grant says counts.
             grant = self.cluster.accept(endpoint, args[1] if len(args) > 1 else "")
@@ -136,6 +137,17 @@ class Engine:
                 sid = "" if grant.session_id in self.registry.sessions else grant.session_id
             else:
                 mode, agent = Mode.MONITOR, ""
+        elif self.cluster is not None and args[:1] == [FAILED_ARG]:
+            # A hand-off whose trunk call failed: the supervisor is back here.
+            sid, status = [*args[1:3], "", ""][:2]
+            handed = self.cluster.handoffs.pop(sid)
+            node = handed.node if handed is not None else "the other node"
+            grant = e.Refused("node_unreachable", "the trunk call to " + node + ": " + status)
+            agent = handed.agent if handed is not None else ""
+            mode, answered = Mode.MONITOR, True
+            if handed is None or sid in self.registry.sessions:
+                sid = ""
+            log.warning("cluster_handoff_failed", node=node, dialstatus=status, session_id=sid)
         session = self.registry.open(
             channel=cid, endpoint=endpoint, agent=agent, mode=mode or Mode.MONITOR, session_id=sid
         )
@@ -145,7 +157,7 @@ class Engine:
         self._inboxes[session.id] = inbox
         first: list[c.Command] = session.start()
         if isinstance(grant, e.Refused) and self.accepting:
-            first = [c.Answer(cid), *session.handle(grant)]
+            first = [*([] if answered else [c.Answer(cid)]), *session.handle(grant)]
         elif mode is None or not agent or not self.accepting:
             reason = "bad_request" if self.accepting else "shutting_down"
             first = [c.Answer(cid), *session.handle(e.Refused(reason, "arguments: " + repr(args)))]
@@ -331,6 +343,9 @@ class Engine:
             node = cluster.remote_node(result.agent_channel)
         if cluster is None or node is None or not isinstance(result, e.Authorized):
             return result
+        refusal = self.node_refusal(result)
+        if refusal is not None:
+            return refusal
         # The agent's call is on another node: permissions were checked here.
         grant, token = cluster.grant_for(
             node=node,
@@ -345,6 +360,19 @@ class Engine:
             self.ari, channel=session.supervisor_channel, node=node, grant=grant, token=token
         )
         return e.HandedOff(node)
+
+    def node_refusal(self, verdict: e.Authorized) -> e.Refused | None:
+        """For an agent on another node that cannot take the session now (its Last
+        Will said it is gone, or it stopped): why; else None."""
+        cluster = self.cluster
+        node = cluster.remote_node(verdict.agent_channel) if cluster is not None else None
+        if cluster is None or node is None:
+            return None
+        why = cluster.unavailable(node)
+        if why is None:
+            return None
+        log.warning("cluster_node_unavailable", node=node, detail=why)
+        return e.Refused("node_unavailable", why)
 
     # --- requests from outside (MQTT control, later the HTTP API) ---------------
 

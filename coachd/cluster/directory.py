@@ -11,6 +11,12 @@ Every node subscribes to ``<cluster.topic_prefix>/+/agents/+`` and keeps
 :class:`Directory`, the view of the others' agents, from those messages. Ids
 in topic levels are escaped as in :func:`coachd.mqtt.topics.topic_level`.
 
+Whether a node is there at all is its ``<cluster.topic_prefix>/<node>/available``
+(``online``, ``stopped``, or ``offline``: the Last Will of its cluster
+connection, sent by the broker when the node dies or its link breaks). The
+entries of a node that is not ``online`` stay known, so that a session for one
+of its agents is refused with that reason rather than sent to a dead node.
+
 :class:`LocalDirectory` turns the set of agents on calls here (read from ARI
 by the caller) into the messages that bring the broker up to date, and clears
 entries of this node that a previous run left retained.
@@ -51,6 +57,20 @@ class DirectoryTopics:
     def filter(self) -> str:
         """Every node's agents."""
         return self.prefix + "/+/agents/+"
+
+    def available(self, node: str) -> str:
+        return f"{self.prefix}/{topic_level(node)}/available"
+
+    @property
+    def available_filter(self) -> str:
+        return self.prefix + "/+/available"
+
+    def node_of_available(self, topic: str) -> str | None:
+        head = self.prefix + "/"
+        if not topic.startswith(head) or not topic.endswith("/available"):
+            return None
+        node = topic[len(head) : -len("/available")]
+        return unquote(node) if node and "/" not in node else None
 
     def parse(self, topic: str) -> tuple[str, str] | None:
         """``(node, agent)`` of an entry topic, else None."""
@@ -185,6 +205,8 @@ class Directory:
     prefix: str
     topics: DirectoryTopics = field(init=False)
     entries: dict[tuple[str, str], Entry] = field(init=False, default_factory=dict)
+    nodes: dict[str, tuple[str, str]] = field(init=False, default_factory=dict)
+    """node -> (its last ``available`` status, since when, RFC 3339)."""
 
     def __post_init__(self) -> None:
         self.topics = DirectoryTopics(self.prefix)
@@ -201,6 +223,27 @@ class Directory:
         else:
             self.entries[(node, agent)] = entry
         return True
+
+    def apply_available(self, node: str, payload: bytes, now: datetime) -> None:
+        """Take in a node's ``available`` message (an empty one: forgotten)."""
+        if node == self.node:
+            return
+        status = payload.decode("utf-8", "replace")[:32]
+        if not status:
+            self.nodes.pop(node, None)
+            return
+        previous = self.nodes.get(node)
+        if previous is None or previous[0] != status:
+            self.nodes[node] = (status, rfc3339(now.astimezone(UTC)))
+
+    def unavailable(self, node: str) -> str | None:
+        """Why ``node`` cannot take a session now; None when it is online."""
+        status, since = self.nodes.get(node, ("unknown", ""))
+        if status == "online":
+            return None
+        if status == "unknown":
+            return "node " + node + " has not said it is online"
+        return "node " + node + " is " + status + " since " + since
 
     def locate(self, agent: str) -> Entry | None:
         """The node where ``agent`` is on a call; None when none or ambiguous."""

@@ -31,6 +31,7 @@ from coachd.ari.errors import AriError
 from coachd.authorize import AgentResolver
 from coachd.cluster.config import ClusterConfig
 from coachd.cluster.directory import Directory, LocalDirectory, agents_on_calls
+from coachd.cluster.forwarding import Forwarder, Handoffs
 from coachd.cluster.signing import Grant, GrantRefused, Verifier, issue
 from coachd.core import events as e
 from coachd.core.modes import Mode
@@ -47,6 +48,10 @@ GRANT_VARIABLE: Final = "_COACHD_GRANT"
 TRUNK_VARIABLE: Final = "COACHD_TRUNK"
 STASIS_ARG: Final = "cluster"
 """First Stasis() argument of a call handed over by another node."""
+FAILED_ARG: Final = "cluster-failed"
+"""First Stasis() argument of a hand-off whose trunk call failed (then the
+session id and DIALSTATUS): the call is back on its home node."""
+SESSION_VARIABLE: Final = "COACHD_SESSION"
 
 
 class ClusterResolver:
@@ -79,8 +84,8 @@ class ClusterNode:
         assert config.secret is not None
         self.config = config
         self.node = config.node_name(instance)
-        self._secret = config.secret.encode()
-        verifier = Verifier(self.node, self._secret, max_ttl=config.grant_ttl + 5.0)
+        self.secret = config.secret.encode()
+        verifier = Verifier(self.node, self.secret, max_ttl=config.grant_ttl + 5.0)
         if clock is not None:
             verifier.clock = clock
         self.verifier = verifier
@@ -88,6 +93,10 @@ class ClusterNode:
         self.local = LocalDirectory(self.node, config.topic_prefix)
         self._technologies = tuple(technologies)
         self._excluded = (*supervisor_endpoints, *config.trunk_endpoints)
+        self.handoffs = Handoffs()
+        """Sessions sent to other nodes: where requests for them go."""
+        self.forwarder: Forwarder | None = None
+        """Set by the cluster link (:mod:`coachd.cluster.link`)."""
 
     # --- the supervisor's node ------------------------------------------------
 
@@ -98,6 +107,10 @@ class ClusterNode:
             if agent_channel.startswith(REMOTE_PREFIX)
             else None
         )
+
+    def unavailable(self, node: str) -> str | None:
+        """Why ``node`` cannot take a session (its Last Will, a clean stop), or None."""
+        return self.directory.unavailable(node)
 
     def grant_for(
         self,
@@ -111,7 +124,7 @@ class ClusterNode:
         modes: Iterable[Mode],
     ) -> tuple[Grant, str]:
         return issue(
-            secret=self._secret,
+            secret=self.secret,
             issuer=self.node,
             audience=node,
             supervisor=supervisor,
@@ -130,9 +143,11 @@ class ClusterNode:
         :meth:`grant_for`). Raises AriError."""
         await ari.set_variable(channel, GRANT_VARIABLE, token)
         await ari.set_variable(channel, TRUNK_VARIABLE, self.config.trunk_for(node))
+        await ari.set_variable(channel, SESSION_VARIABLE, grant.session_id)
         await ari.continue_in_dialplan(
             channel, context=HANDOFF_CONTEXT, extension=HANDOFF_EXTEN, priority=1
         )
+        self.handoffs.add(grant.session_id, node, grant.agent)
         log.info(
             "session_handed_off",
             node=node,

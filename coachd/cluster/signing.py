@@ -111,21 +111,50 @@ def _unb64(text: str) -> bytes:
         raise GrantRefused("malformed", "not base64url") from None
 
 
-def _mac(secret: bytes, payload: str) -> bytes:
-    return hmac.new(secret, _CONTEXT + payload.encode("ascii"), hashlib.sha256).digest()
+def _mac(secret: bytes, payload: str, context: bytes = _CONTEXT) -> bytes:
+    return hmac.new(secret, context + payload.encode("ascii"), hashlib.sha256).digest()
 
 
 def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
-def sign(grant: Grant, secret: bytes) -> str:
-    """The token for ``grant``."""
+def seal(claims: dict[str, object], secret: bytes, context: bytes = _CONTEXT) -> str:
+    """``v1.<payload>.<signature>`` of ``claims``; ``context`` keeps one kind of
+    message from being taken for another (a grant for a forwarded request)."""
     if not secret:
         raise ValueError("an empty secret signs nothing")
-    body = json.dumps(grant.claims(), separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
     payload = _b64(body)
-    return f"{VERSION}.{payload}.{_b64(_mac(secret, payload))}"
+    return f"{VERSION}.{payload}.{_b64(_mac(secret, payload, context))}"
+
+
+def unseal(token: str, secret: bytes, context: bytes = _CONTEXT) -> dict[str, object]:
+    """The claims of an authentic token (signature checked, nothing else)."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise GrantRefused("malformed", "too long")
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != VERSION:
+        raise GrantRefused("malformed", "not a v1 token")
+    _, payload, signature = parts
+    if not _B64.match(payload):
+        raise GrantRefused("malformed", "not base64url")
+    given = _unb64(signature)
+    if not hmac.compare_digest(given, _mac(secret, payload, context)):
+        raise GrantRefused("bad_signature")
+    # Authentic from here on: what follows only guards against our own bugs.
+    try:
+        claims = json.loads(_unb64(payload))
+    except ValueError:
+        raise GrantRefused("malformed", "payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise GrantRefused("malformed", "unexpected claims")
+    return claims
+
+
+def sign(grant: Grant, secret: bytes) -> str:
+    """The token for ``grant``."""
+    return seal(grant.claims(), secret)
 
 
 def issue(
@@ -171,23 +200,8 @@ def _text(claims: dict[str, object], key: str, pattern: re.Pattern[str]) -> str:
 
 def decode(token: str, secret: bytes) -> Grant:
     """The grant of an authentic token (signature checked, nothing else)."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-        raise GrantRefused("malformed", "too long")
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != VERSION:
-        raise GrantRefused("malformed", "not a v1 token")
-    _, payload, signature = parts
-    if not _B64.match(payload):
-        raise GrantRefused("malformed", "not base64url")
-    given = _unb64(signature)
-    if not hmac.compare_digest(given, _mac(secret, payload)):
-        raise GrantRefused("bad_signature")
-    # Authentic from here on: what follows only guards against our own bugs.
-    try:
-        claims = json.loads(_unb64(payload))
-    except ValueError:
-        raise GrantRefused("malformed", "payload is not JSON") from None
-    if not isinstance(claims, dict) or set(claims) != _KEYS:
+    claims = unseal(token, secret)
+    if set(claims) != _KEYS:
         raise GrantRefused("malformed", "unexpected claims")
     mode = parse_mode(str(claims.get("mode")))
     raw_modes = claims.get("modes")
@@ -214,11 +228,11 @@ def decode(token: str, secret: bytes) -> Grant:
 
 
 @dataclass
-class Verifier:
-    """Accepts each authentic, unexpired token addressed to ``node`` once."""
+class Once:
+    """Takes each addressed, unexpired (audience, expiry, nonce) once: the checks
+    every sealed message gets after its signature."""
 
     node: str
-    secret: bytes
     max_ttl: float = 60.0
     """A token may not expire later than this many seconds from now (clock skew
     included): a leaked long-lived token is refused even when authentic."""
@@ -227,23 +241,21 @@ class Verifier:
     _seen: dict[str, float] = field(default_factory=dict)
     """nonce -> expiry of the token it came in."""
 
-    def verify(self, token: str) -> Grant:
-        """The grant, or :class:`GrantRefused`; an accepted nonce is never accepted again."""
-        grant = decode(token, self.secret)
+    def check(self, audience: str, expires: float, nonce: str) -> None:
+        """Raises :class:`GrantRefused`; an accepted nonce is never accepted again."""
         now = self.clock()
-        if grant.audience != self.node:
-            raise GrantRefused("wrong_node", "addressed to " + grant.audience)
-        if grant.expires <= now:
+        if audience != self.node:
+            raise GrantRefused("wrong_node", "addressed to " + audience)
+        if expires <= now:
             raise GrantRefused("expired")
-        if grant.expires > now + self.max_ttl:
+        if expires > now + self.max_ttl:
             raise GrantRefused("expired", "lives longer than allowed")
         self._forget(now)
-        if grant.nonce in self._seen:
+        if nonce in self._seen:
             raise GrantRefused("replayed")
         if len(self._seen) >= self.max_nonces:
             raise GrantRefused("replayed", "replay cache full")
-        self._seen[grant.nonce] = grant.expires
-        return grant
+        self._seen[nonce] = expires
 
     def _forget(self, now: float) -> None:
         """Drop nonces of expired tokens: those tokens are refused as expired anyway."""
@@ -253,3 +265,28 @@ class Verifier:
     @property
     def remembered(self) -> int:
         return len(self._seen)
+
+
+@dataclass
+class Verifier:
+    """Accepts each authentic, unexpired grant addressed to ``node`` once."""
+
+    node: str
+    secret: bytes
+    max_ttl: float = 60.0
+    clock: Callable[[], float] = time.time
+    max_nonces: int = MAX_NONCES
+    once: Once = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.once = Once(self.node, self.max_ttl, lambda: self.clock(), self.max_nonces)
+
+    def verify(self, token: str) -> Grant:
+        """The grant, or :class:`GrantRefused`; an accepted nonce is never accepted again."""
+        grant = decode(token, self.secret)
+        self.once.check(grant.audience, grant.expires, grant.nonce)
+        return grant
+
+    @property
+    def remembered(self) -> int:
+        return self.once.remembered

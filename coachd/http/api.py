@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,17 +27,16 @@ from coachd.core.registry import new_session_id
 from coachd.engine import Engine
 from coachd.http import console
 from coachd.http.common import PRINCIPAL, ApiError, Handler, error_response, json_body
-from coachd.http.feed import EventFeed, FeedItem
+from coachd.http.feed import EventFeed
 from coachd.http.metrics import CONTENT_TYPE, Metrics
 from coachd.http.openapi import OPENAPI
+from coachd.http.session_ops import MODES_TEXT, SessionOps
 from coachd.storage.errors import StoreError
 from coachd.vicidial.blind_monitor import BlindMonitor
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 16 * 1024
-SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
-PATCH_TIMEOUT = 3.0
 PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json"})
 VICIDIAL_API = "/vicidial/non_agent_api.php"
 REFUSAL_STATUS = {
@@ -46,6 +44,7 @@ REFUSAL_STATUS = {
     "outside_shift": 403,
     "unknown_agent": 404,
     "permission_store_unavailable": 503,
+    "node_unavailable": 503,
 }
 """HTTP status of a refused POST /v1/sessions by reason; any other reason is 409."""
 
@@ -90,6 +89,8 @@ class Api:
         self.feed = feed
         self.ready = ready
         self.tokens = config.tokens
+        self.ops = SessionOps(engine, feed, config.cues.names)
+        """Reading and changing one session (also for other nodes: cluster)."""
         self.console = console.Console(config=config, engine=engine, feed=feed)
         """The browser console (``[console]``): its pages, logins, agents and coverage."""
 
@@ -149,19 +150,6 @@ class Api:
         )
         return response
 
-    def _visible(self, request: web.Request, view: dict[str, Any]) -> bool:
-        principal = request[PRINCIPAL]
-        return principal.role == "admin" or view.get("supervisor") == principal.user
-
-    def _session(self, request: web.Request) -> dict[str, Any]:
-        sid = request.match_info["id"]
-        if not SESSION_ID.match(sid):
-            raise ApiError(400, "invalid_id", "session ids are 12 hex digits", field="id")
-        view = self.feed.sessions.get(sid)
-        if view is None or not self._visible(request, view):
-            raise ApiError(404, "not_found", "no such session", id=sid)
-        return view
-
     # --- health ---------------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -177,7 +165,15 @@ class Api:
     # --- sessions -------------------------------------------------------------------
 
     async def list_sessions(self, request: web.Request) -> web.Response:
-        views = [v for v in self.feed.sessions.values() if self._visible(request, v)]
+        """This node's sessions (one handed over to another node is that node's)."""
+        principal = request[PRINCIPAL]
+        cluster = self.engine.cluster
+        views = [
+            v
+            for v in self.feed.sessions.values()
+            if self.ops.visible(principal, v)
+            and (cluster is None or v["session_id"] not in cluster.handoffs)
+        ]
         return web.json_response({"sessions": views})
 
     async def create_session(self, request: web.Request) -> web.Response:
@@ -194,12 +190,7 @@ class Api:
         assert isinstance(user, str) and isinstance(agent, str) and isinstance(mode_name, str)
         mode = parse_mode(mode_name)
         if mode is None:
-            raise ApiError(
-                422,
-                "invalid_field",
-                "mode is one of monitor, whisper, private_whisper, barge",
-                field="mode",
-            )
+            raise ApiError(422, "invalid_field", MODES_TEXT, field="mode")
         if principal.role != "admin" and principal.user != user:
             raise ApiError(403, "forbidden", "a supervisor's token starts only their sessions")
         try:
@@ -222,6 +213,8 @@ class Api:
         # Refuse before ringing anyone: the same checks the feature codes get
         # (and, in VICIdial mode, the API's own: vdc_agent_api_access).
         verdict = await self.engine.authorizer.authorize(endpoint, agent, mode, via="api")
+        if not isinstance(verdict, Refused):
+            verdict = self.engine.node_refusal(verdict) or verdict
         if isinstance(verdict, Refused):
             status = REFUSAL_STATUS.get(verdict.reason, 409)
             raise ApiError(status, verdict.reason, "session refused", detail=verdict.detail)
@@ -268,94 +261,63 @@ class Api:
         return web.Response(text=answer.text, content_type="text/plain")
 
     async def get_session(self, request: web.Request) -> web.Response:
-        return web.json_response(self._session(request))
+        sid = self.ops.check_id(request.match_info["id"])
+        forwarded = await self._forward(request, sid, "get", {})
+        if forwarded is not None:
+            return forwarded
+        return web.json_response(self.ops.view(sid, request[PRINCIPAL]))
 
     async def patch_session(self, request: web.Request) -> web.Response:
-        view = self._session(request)
+        sid = self.ops.check_id(request.match_info["id"])
         body = await json_body(request)
-        unknown = sorted(set(body) - {"mode"})
-        if unknown:
-            raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
-        mode_name = body.get("mode")
-        if not isinstance(mode_name, str) or parse_mode(mode_name) is None:
-            raise ApiError(
-                422,
-                "invalid_field",
-                "mode is one of monitor, whisper, private_whisper, barge",
-                field="mode",
-            )
-        if view["state"] != "active":
-            raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
-        if view["mode"] == mode_name:
-            return web.json_response(view)
-        sid = view["session_id"]
-        await self._ask_session(
-            sid,
-            lambda: self.engine.request_mode(sid, str(view["supervisor"]), mode_name, "api"),
-            ("mode_changed", "mode_refused"),
-            "mode change refused",
-            mode=mode_name,
-        )
+        forwarded = await self._forward(request, sid, "mode", body)
+        if forwarded is not None:
+            return forwarded
+        view = self.ops.view(sid, request[PRINCIPAL])
+        await self.ops.set_mode(view, body, "api")
         return web.json_response(self.feed.sessions[sid])
-
-    async def _ask_session(
-        self,
-        session_id: str,
-        ask: Callable[[], str | None],
-        outcomes: tuple[str, str],
-        refused: str,
-        **details: object,
-    ) -> FeedItem:
-        """``ask`` the session, then wait for its answer: ``outcomes`` = (done, refused)
-        events. Refusals are 403 (not permitted) or 409; no answer in time is 504."""
-        after = self.feed.last_id
-        error = ask()
-        if error is not None:
-            raise ApiError(403 if error == "not_permitted" else 409, error, refused, **details)
-        try:
-            outcome = await self.feed.next_outcome(session_id, after, PATCH_TIMEOUT, outcomes)
-        except TimeoutError:
-            raise ApiError(504, "timeout", "the session did not answer in time") from None
-        if outcome is None or outcome.type != outcomes[0]:
-            reason = str(outcome.payload.get("reason") if outcome else "unknown")
-            raise ApiError(403 if reason == "not_permitted" else 409, reason, refused, **details)
-        return outcome
 
     async def post_cue(self, request: web.Request) -> web.Response:
         """Play a whisper cue into the agent's ear (and the supervisor's)."""
-        view = self._session(request)
+        sid = self.ops.check_id(request.match_info["id"])
         body = await json_body(request)
-        unknown = sorted(set(body) - {"cue"})
-        if unknown:
-            raise ApiError(422, "invalid_field", "unknown field", field=unknown[0])
-        name = body.get("cue")
-        if not isinstance(name, str) or name not in self.config.cues.names:
-            raise ApiError(
-                422,
-                "invalid_field",
-                "cue is one of " + ", ".join(self.config.cues.names),
-                field="cue",
-            )
-        if view["state"] != "active":
-            raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
-        sid = view["session_id"]
-        outcome = await self._ask_session(
-            sid,
-            lambda: self.engine.request_cue(sid, str(view["supervisor"]), name, "api"),
-            ("cue_played", "cue_refused"),
-            "cue refused",
-            cue=name,
-        )
+        forwarded = await self._forward(request, sid, "cue", body)
+        if forwarded is not None:
+            return forwarded
+        view = self.ops.view(sid, request[PRINCIPAL])
+        played_at = await self.ops.play_cue(view, body, "api")
         return web.json_response(
-            {"session_id": view["session_id"], "cue": name, "played_at": outcome.payload["at"]},
-            status=201,
+            {"session_id": sid, "cue": body["cue"], "played_at": played_at}, status=201
         )
 
     async def delete_session(self, request: web.Request) -> web.Response:
-        view = self._session(request)
-        if view["state"] != "active" or not self.engine.end_session(view["session_id"], "api"):
-            raise ApiError(409, "session_not_active", "the session is over", id=view["session_id"])
-        return web.json_response({"session_id": view["session_id"], "state": "ending"}, status=202)
+        sid = self.ops.check_id(request.match_info["id"])
+        forwarded = await self._forward(request, sid, "end", {})
+        if forwarded is not None:
+            return forwarded
+        self.ops.end(self.ops.view(sid, request[PRINCIPAL]), "api")
+        return web.json_response({"session_id": sid, "state": "ending"}, status=202)
+
+    async def _forward(
+        self, request: web.Request, sid: str, action: str, body: dict[str, Any]
+    ) -> web.Response | None:
+        """The answer of the node a session was handed over to; None when it is
+        not such a session (cluster)."""
+        cluster = self.engine.cluster
+        node = cluster.handoffs.node_of(sid) if cluster is not None else None
+        if cluster is None or node is None or cluster.forwarder is None:
+            return None
+        principal = request[PRINCIPAL]
+        answer = await cluster.forwarder.ask(
+            node,
+            sid,
+            action,
+            role=principal.role,
+            user=principal.user,
+            body=body,
+            source="api",
+        )
+        return web.json_response(answer.body, status=answer.status)
 
     async def list_alerts(self, request: web.Request) -> web.Response:
         """The last who-to-coach list: all of it for admins, a supervisor's agents

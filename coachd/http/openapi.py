@@ -25,6 +25,12 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): {"description": "error", **_json("Error")} for code in codes}
 
 
+FORWARDED = (
+    "With [cluster], a session handed over to another node (the agent's call is there)"
+    " keeps its id; this node forwards the request to that node over MQTT and answers"
+    " with its answer; 504 node_unreachable when it does not answer within 5 s."
+)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -85,13 +91,15 @@ OPENAPI: dict[str, Any] = {
             "parameters": [ID],
             "get": {
                 "summary": "One session",
+                "description": FORWARDED,
                 "responses": {
                     "200": {"description": "session", **_json("Session")},
-                    **_errors(400, 401, 404),
+                    **_errors(400, 401, 404, 504),
                 },
             },
             "patch": {
                 "summary": "Switch the mode; returns once the new routing is in place",
+                "description": FORWARDED,
                 "requestBody": {"required": True, **_json("ModeChange")},
                 "responses": {
                     "200": {"description": "switched", **_json("Session")},
@@ -100,7 +108,11 @@ OPENAPI: dict[str, Any] = {
             },
             "delete": {
                 "summary": "End the session",
-                "responses": {"202": {"description": "ending"}, **_errors(400, 401, 404, 409)},
+                "description": FORWARDED,
+                "responses": {
+                    "202": {"description": "ending"},
+                    **_errors(400, 401, 404, 409, 504),
+                },
             },
         },
         "/v1/sessions/{id}/cues": {

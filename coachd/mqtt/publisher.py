@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import math
 import random
+import socket
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -311,6 +312,7 @@ class MqttPublisher:
     async def _connection(self) -> None:
         """One connection: announce, drain until stopped; raises MqttError when it breaks."""
         async with self._client() as client:
+            _no_delay(client)
             try:
                 async with asyncio.TaskGroup() as tg:
                     watcher = tg.create_task(self._watch(client), name="mqtt-watch")
@@ -500,6 +502,16 @@ class MqttPublisher:
             task.cancel()
             await asyncio.wait({task}, timeout=1.0)
             log.warning("mqtt_stop_timed_out", unsent=len(self._queue))
+
+
+def _no_delay(client: aiomqtt.Client) -> None:
+    """Send each packet at once (TCP_NODELAY). Without it, a publish that follows
+    a PUBACK waits for the broker's delayed ACK of the PUBACK, 40 ms on Linux:
+    a forwarded request and its answer would each pay it (cluster)."""
+    sock = client._client.socket()
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def probe(broker: Broker, client_id: str, timeout: float) -> str | None:

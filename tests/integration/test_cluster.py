@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
+import aiohttp
+import aiomqtt
 import pytest
 
 from coachd.ari.client import AriClient
@@ -23,6 +27,7 @@ from coachd.ari.errors import AriError
 from coachd.cluster.signing import issue
 from coachd.core.modes import Mode
 from tests.integration.conftest import wait_no_leftovers
+from tests.mqtt.conftest import Subscriber
 from tests.sandbox.callcenter import (
     DETECTOR,
     TONES,
@@ -33,20 +38,33 @@ from tests.sandbox.callcenter import (
     supervisor_dials,
     wire_taps,
 )
-from tests.sandbox.daemon import REPO, Daemon
+from tests.sandbox.daemon import ARTIFACTS, REPO, Daemon
 from tests.sandbox.phones import HARNESS_PASSWORD, HARNESS_USER, PBX2_ARI_URL, Phones
+from tests.sandbox.switches import assert_fifty_switches_held, fifty_switches
 
 SECRET = "sandbox-cluster-secret-0123456789abcdef"
 PBX2_CONFIG = REPO / "sandbox" / "coachd-pbx2.toml"
 AGENT = "1301"
+HOME_HTTP = "127.0.0.1:18094"
+SUP1 = {"Authorization": "Bearer sandbox-sup1-token-0001"}
+SUP2 = {"Authorization": "Bearer sandbox-sup2-token-0001"}
+ADMIN = {"Authorization": "Bearer sandbox-admin-token-0001"}
 
 
 @pytest.fixture(scope="module")
-def nodes() -> Iterator[tuple[Daemon, Daemon]]:
-    """coachd on pbx (the supervisors' node) and on pbx2 (the agents'), one cluster."""
-    prefix = f"coachd-cluster-test-{uuid.uuid4().hex[:8]}"
+def cluster_prefix() -> str:
+    return f"coachd-cluster-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def nodes(cluster_prefix: str) -> Iterator[tuple[Daemon, Daemon]]:
+    """coachd on pbx (the supervisors' node, with the HTTP API and MQTT control) and
+    on pbx2 (the agents'), one cluster."""
+    prefix = cluster_prefix
     home = Daemon(
         env={
+            "COACHD_HTTP__LISTEN": HOME_HTTP,
+            "COACHD_MQTT__CONTROL": "true",
             "COACHD_CLUSTER__ENABLED": "true",
             "COACHD_CLUSTER__NODE": "pbx",
             "COACHD_CLUSTER__SECRET": SECRET,
@@ -59,6 +77,19 @@ def nodes() -> Iterator[tuple[Daemon, Daemon]]:
     remote = Daemon(PBX2_CONFIG, env={"COACHD_CLUSTER__TOPIC_PREFIX": prefix}, name="cluster-pbx2")
     with home.running(), remote.running():
         yield home, remote
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession("http://" + HOME_HTTP) as session:
+        yield session
+
+
+async def call_json(
+    http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+) -> tuple[int, Any]:
+    async with http.request(method, path, **kwargs) as resp:
+        return resp.status, await resp.json()
 
 
 @pytest.fixture
@@ -291,3 +322,213 @@ async def test_forged_unsigned_and_replayed_grants_are_refused(
             if cid.startswith("forger-"):
                 await phones.ari.hangup(cid)
     assert await wait_no_leftovers(pbx2, within=3.0) == []
+
+
+async def answer_rung_supervisor(phones: Phones) -> tuple[Party, float]:
+    """Answer the call coachd placed to phone 2001; the supervisor talks."""
+    leg = await phones.answer("2001")
+    answered = time.monotonic()
+    ear = await leg.listen(DETECTOR, keep_samples=True)
+    await leg.say_tone(TONES["supervisor"])
+    return Party("supervisor", leg, ear), answered
+
+
+async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agents_node(
+    phones: Phones,
+    pbx: AriClient,
+    pbx2: AriClient,
+    nodes: tuple[Daemon, Daemon],
+    http: aiohttp.ClientSession,
+) -> None:
+    home, remote = nodes
+    home.checkpoint()
+    remote.checkpoint()
+    call = await call_on_pbx2(phones)
+    wire = await wire_taps(pbx2, AGENT)
+    await listed(home, AGENT)
+
+    # The dashboard only knows the supervisor's node.
+    body = {"supervisor": "sup1", "agent": AGENT, "mode": "whisper"}
+    status, created = await call_json(http, "POST", "/v1/sessions", headers=SUP1, json=body)
+    assert (status, created["state"]) == (202, "ringing"), created
+    sid = created["session_id"]
+    sup, answered = await answer_rung_supervisor(phones)
+    t = await settle(call, sup, "whisper", after=answered, timeout=5.0)
+    started = await remote.wait_event("session_started", timeout=10)
+    assert (started["session_id"], started["supervisor"]) == (sid, "sup1")
+    path = "/v1/sessions/" + sid
+    status, view = await call_json(http, "GET", path, headers=SUP1)
+    assert (status, view["state"], view["mode"], view["agent"]) == (200, "active", "whisper", AGENT)
+    # Listed by the node that runs it, not twice.
+    status, listing = await call_json(http, "GET", "/v1/sessions", headers=ADMIN)
+    assert sid not in [v["session_id"] for v in listing["sessions"]]
+
+    # PATCH on the home node switches on pbx2; the audio follows.
+    asked = time.monotonic()
+    status, view = await call_json(http, "PATCH", path, headers=SUP1, json={"mode": "barge"})
+    answered_patch = time.monotonic()
+    assert (status, view["mode"]) == (200, "barge"), view
+    barge_at = await settle(call, sup, "barge", after=asked, timeout=5.0)
+    problems = await check_routing(call, sup, "barge", barge_at + 0.1, barge_at + 1.1)
+    assert not problems, problems
+    changed = await remote.wait_event("mode_changed", where=lambda r: r["after"] == "barge")
+    assert changed["source"] == "api"
+    # Another supervisor's token, or a mode the API does not know: pbx2's answers.
+    status, refused = await call_json(http, "PATCH", path, headers=SUP2, json={"mode": "monitor"})
+    assert (status, refused["error"]["code"]) == (404, "not_found")
+    status, refused = await call_json(http, "PATCH", path, headers=SUP1, json={"mode": "shout"})
+    assert (status, refused["error"]["details"]["field"]) == (422, "mode")
+
+    # MQTT set on the home node's prefix, forwarded the same way.
+    async with Subscriber(home.mqtt_prefix, topic_filter="sessions/+/set/result") as results:
+        set_topic = f"{home.mqtt_prefix}/sessions/{sid}/set"
+        async with aiomqtt.Client("127.0.0.1", 1883) as client:
+            sent = time.monotonic()
+            payload = {"mode": "monitor", "supervisor": "sup1", "request_id": "r1"}
+            await client.publish(set_topic, json.dumps(payload).encode(), qos=1)
+            await results.wait_for(lambda: len(results.received) >= 1)
+            monitor_at = await settle(call, sup, "monitor", after=sent, timeout=5.0)
+            problems = await check_routing(call, sup, "monitor", monitor_at + 0.1, monitor_at + 1.1)
+            assert not problems, problems
+            wrong = {"mode": "whisper", "supervisor": "sup2", "request_id": "r2"}
+            await client.publish(set_topic, json.dumps(wrong).encode(), qos=1)
+            await results.wait_for(lambda: len(results.received) >= 2)
+    assert [r.json() for r in results.received] == [
+        {"ok": True, "request_id": "r1"},
+        {"ok": False, "request_id": "r2", "error": "not_found"},
+    ]
+    changed = await remote.wait_event("mode_changed", where=lambda r: r["after"] == "monitor")
+    assert changed["source"] == "mqtt"
+
+    # Not one frame of the supervisor at the caller outside barge, on the wire either.
+    await asyncio.sleep(0.5)
+    for t0, t1 in ((answered, asked), (monitor_at + 0.2, time.monotonic())):
+        assert wire["caller"].capture.count_with("supervisor", t0, t1) == 0
+        assert call.caller.ear.capture.count_with("supervisor", t0, t1) == 0
+
+    status, ending = await call_json(http, "DELETE", path, headers=SUP1)
+    assert (status, ending["state"]) == (202, "ending")
+    ended = await remote.wait_event("session_ended", timeout=5)
+    assert (ended["session_id"], ended["reason"]) == (sid, "api")
+    await asyncio.wait_for(sup.leg.hung_up.wait(), 5)
+    status, view = await call_json(http, "GET", path, headers=SUP1)
+    assert (status, view["state"], view["reason"]) == (200, "ended", "api")
+    assert home.session_events() == []  # every event of it is pbx2's
+    assert await wait_no_leftovers(pbx2, within=2.0) == []
+    assert await wait_no_leftovers(pbx, within=2.0) == []
+    (ARTIFACTS / "cluster-http.json").write_text(
+        json.dumps(
+            {
+                "patch_response_ms": round((answered_patch - asked) * 1000, 1),
+                "patch_request_to_audible_ms": round((barge_at - asked) * 1000, 1),
+                "mqtt_set_to_audible_ms": round((monitor_at - sent) * 1000, 1),
+                "whisper_audible_after_answer_ms": round((t - answered) * 1000, 1),
+            },
+            indent=2,
+        )
+    )
+
+
+async def test_fifty_switches_across_the_trunk_keep_the_routing_and_never_leak(
+    phones: Phones, pbx: AriClient, pbx2: AriClient, nodes: tuple[Daemon, Daemon]
+) -> None:
+    home, remote = nodes
+    remote.checkpoint()
+    call = await call_on_pbx2(phones)
+    wire = await wire_taps(pbx2, AGENT)
+    await listed(home, AGENT)
+    dialled = await supervisor_dials(phones, "2001", "*222" + AGENT)
+    sup = dialled.party
+    started = await remote.wait_event("session_started", timeout=10)
+    t = await settle(call, sup, "monitor", after=dialled.answered_at, timeout=5.0)
+    run = await fifty_switches(call, sup, wire, remote, started["session_id"], t)
+    run.report["answer_to_call_audio_ms"] = round((t - dialled.answered_at) * 1000, 1)
+    (ARTIFACTS / "cluster-switches.json").write_text(json.dumps(run.report, indent=2))
+    print(json.dumps(run.report, indent=2))
+    assert_fifty_switches_held(run, wire)
+    await sup.leg.hangup()
+    assert await wait_no_leftovers(pbx2, within=2.0) == []
+    assert await wait_no_leftovers(pbx, within=2.0) == []
+
+
+async def test_a_trunk_call_that_fails_is_refused_on_the_home_node_with_the_reason(
+    phones: Phones, pbx: AriClient, nodes: tuple[Daemon, Daemon], cluster_prefix: str
+) -> None:
+    """pbx3 says it is online and lists agent 1399, but pbx has no trunk to it."""
+    home, _ = nodes
+    home.checkpoint()
+    entry = {"node": "pbx3", "agent": "1399", "endpoint": "PJSIP/1399", "on_call": True}
+    topics = [f"{cluster_prefix}/pbx3/available", f"{cluster_prefix}/pbx3/agents/1399"]
+    async with aiomqtt.Client("127.0.0.1", 1883) as client:
+        await client.publish(topics[0], b"online", qos=1, retain=True)
+        await client.publish(topics[1], json.dumps(entry).encode(), qos=1, retain=True)
+        try:
+            await home.wait_record(
+                lambda r: r.get("event") == "cluster_directory" and r.get("node") == "pbx3",
+                timeout=5,
+            )
+            dialled = await supervisor_dials(phones, "2001", "*2231399")
+            refused = await home.wait_event("session_refused", timeout=10)
+            assert refused["reason"] == "node_unreachable"
+            assert refused["agent"] == "1399"
+            assert "pbx3" in refused["detail"] and "CHANUNAVAIL" in refused["detail"]
+            (handed,) = handed_off(home)
+            assert handed["session_id"] == refused["session_id"]
+            # Told, then hung up: not left in silence.
+            await asyncio.wait_for(dialled.party.leg.hung_up.wait(), 10)
+        finally:
+            for topic in topics:
+                await client.publish(topic, b"", qos=1, retain=True)
+    assert await wait_no_leftovers(pbx, within=2.0) == []
+
+
+async def test_an_agent_on_a_node_that_died_is_refused_with_the_reason_at_once(
+    phones: Phones, pbx: AriClient, nodes: tuple[Daemon, Daemon], http: aiohttp.ClientSession
+) -> None:
+    """Last in this module: pbx2's coachd is killed, then started again."""
+    home, remote = nodes
+    await call_on_pbx2(phones)
+    await listed(home, AGENT)
+    home.checkpoint()
+
+    def pbx2_said(status: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda r: (
+            r.get("event") == "cluster_node"
+            and r.get("node") == "pbx2"
+            and r.get("status") == status
+        )
+
+    said = {s: len([r for r in home.records() if pbx2_said(s)(r)]) for s in ("online", "offline")}
+    remote.kill()
+    killed = time.monotonic()
+    try:
+        # The broker sends pbx2's Last Will.
+        await home.wait_record(pbx2_said("offline"), count=said["offline"] + 1, timeout=10)
+        noticed = time.monotonic()
+        # The dashboard is told at once, and no phone rings.
+        body = {"supervisor": "sup1", "agent": AGENT, "mode": "whisper"}
+        status, refused = await call_json(http, "POST", "/v1/sessions", headers=SUP1, json=body)
+        assert (status, refused["error"]["code"]) == (503, "node_unavailable"), refused
+        assert "node pbx2 is offline" in refused["error"]["details"]["detail"]
+        assert phones.incoming["2001"].empty()
+        # A supervisor dialling the code hears why, instead of a trunk call to nowhere.
+        dialled = await supervisor_dials(phones, "2001", "*223" + AGENT)
+        event = await home.wait_event("session_refused", timeout=5)
+        assert event["reason"] == "node_unavailable"
+        assert "node pbx2 is offline" in event["detail"]
+        assert handed_off(home) == []
+        await asyncio.wait_for(dialled.party.leg.hung_up.wait(), 10)
+        assert await wait_no_leftovers(pbx, within=2.0) == []
+        (ARTIFACTS / "cluster-node-died.json").write_text(
+            json.dumps({"kill_to_offline_seen_ms": round((noticed - killed) * 1000, 1)}, indent=2)
+        )
+    finally:
+        remote.start()
+    # Back: pbx2 is online again and takes sessions.
+    await home.wait_record(pbx2_said("online"), count=said["online"] + 1, timeout=10)
+    await listed(home, AGENT)
+    dialled = await supervisor_dials(phones, "2001", "*222" + AGENT)
+    started = await remote.wait_event("session_started", timeout=10)
+    assert started["agent"] == AGENT
+    await dialled.party.leg.hangup()
+    await remote.wait_event("session_ended", timeout=5)

@@ -28,6 +28,8 @@ class Channel:
     name: str
     pattern: re.Pattern[str]
     messages: dict[str, dict[str, Any]]
+    own: bool
+    """Under the node's own ``{prefix}`` (not the cluster's)."""
 
 
 class Contract:
@@ -59,11 +61,16 @@ class Contract:
                 elif param:
                     regex += r"[^/+#\x00]+"
             messages = {k: self.resolve(v) for k, v in channel["messages"].items()}
-            result.append(Channel(name, re.compile(regex), messages))
+            own = "{prefix}" in address
+            result.append(Channel(name, re.compile(regex), messages, own))
         return result
 
     def channel(self, prefix: str, topic: str) -> Channel:
         matches = [c for c in self.channels(prefix) if c.pattern.fullmatch(topic)]
+        if len(matches) > 1 and topic.startswith(prefix + "/"):
+            # <prefix>/available is also <clusterPrefix>/<node>/available for a
+            # cluster prefix of one level: under the given prefix, it is the node's.
+            matches = [c for c in matches if c.own]
         assert len(matches) == 1, f"{topic!r} matches channels {[c.name for c in matches]}"
         return matches[0]
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from coachd.cluster.config import ClusterConfig
 from coachd.cluster.node import (
+    FAILED_ARG,
     GRANT_VARIABLE,
     HANDOFF_CONTEXT,
     HANDOFF_EXTEN,
+    SESSION_VARIABLE,
     STASIS_ARG,
     TRUNK_VARIABLE,
 )
@@ -23,6 +25,11 @@ def test_the_hand_off_context_dials_the_trunk_with_the_grant_header() -> None:
     assert f"exten => {HANDOFF_EXTEN},1,Dial(${{{TRUNK_VARIABLE}}},,b(" in TEXT
     grant = GRANT_VARIABLE.lstrip("_")
     assert f"Set(PJSIP_HEADER(add,X-Coachd-Grant)=${{{grant}}})" in TEXT
+
+
+def test_a_failed_trunk_call_goes_back_to_coachd_with_the_session_and_dialstatus() -> None:
+    assert '$["${DIALSTATUS}" = "ANSWER"]' in TEXT
+    assert f"Stasis(coachd,{FAILED_ARG},${{{SESSION_VARIABLE}}},${{DIALSTATUS}})" in TEXT
 
 
 def test_the_trunk_context_hands_the_grant_to_coachd() -> None:

@@ -13,6 +13,7 @@ import pytest
 from coachd.ari.client import AriClient, Channel, Endpoint
 from coachd.ari.errors import AriNotFound
 from coachd.authorize import ConfigAuthorizer, EndpointResolver
+from coachd.cluster.directory import LocalDirectory
 from coachd.cluster.node import ClusterNode, ClusterResolver
 from coachd.cluster.signing import GrantRefused, Verifier
 from coachd.config import Config, parse_config
@@ -110,13 +111,13 @@ async def arrive(engine: Engine, cid: str, name: str, *args: str) -> None:
         await asyncio.sleep(0)
 
 
-def agent_on_pbx2(cluster: ClusterNode, agent: str = "1301") -> None:
-    from coachd.cluster.directory import LocalDirectory
-
+def agent_on_pbx2(cluster: ClusterNode, agent: str = "1301", status: str = "online") -> None:
+    """pbx2 lists ``agent`` on a call, and its ``available`` topic says ``status``."""
     (m,) = LocalDirectory("pbx2", "coachd-cluster").update(
         {agent: "PJSIP/" + agent}, datetime.now(UTC)
     )
     cluster.on_message(m.topic, m.payload, retained=True)
+    cluster.directory.apply_available("pbx2", status.encode(), datetime.now(UTC))
 
 
 async def test_home_node_hands_the_supervisor_over_with_a_signed_grant() -> None:
@@ -124,10 +125,13 @@ async def test_home_node_hands_the_supervisor_over_with_a_signed_grant() -> None
     engine, cluster, sink = node_engine(config("pbx"), ari)
     agent_on_pbx2(cluster)
     await arrive(engine, "sup-1", "PJSIP/2001-00000001", "whisper", "1301")
-    assert [n for n, _, _ in ari.calls] == ["answer", "set_variable", "set_variable", "request"]
-    grant_var, trunk_var = [a for a, _ in ari.named("set_variable")]
+    calls = [n for n, _, _ in ari.calls]
+    assert calls == ["answer", "set_variable", "set_variable", "set_variable", "request"]
+    grant_var, trunk_var, session_var = [a for a, _ in ari.named("set_variable")]
     assert grant_var[:2] == ("sup-1", "_COACHD_GRANT")
     assert trunk_var == ("sup-1", "COACHD_TRUNK", "PJSIP/coachd@coachd-pbx2")
+    assert session_var[:2] == ("sup-1", "COACHD_SESSION")
+    assert cluster.handoffs.node_of(session_var[2]) == "pbx2"
     (args, kwargs) = ari.named("request")[0]
     assert args == ("POST", "/channels/sup-1/continue")
     assert kwargs["params"] == {
@@ -146,6 +150,48 @@ async def test_home_node_hands_the_supervisor_over_with_a_signed_grant() -> None
     assert grant.modes == {Mode.MONITOR, Mode.WHISPER}
     assert sink.events == []  # the session's events are the agent's node's
     assert engine.registry.sessions == {}
+
+
+@pytest.mark.parametrize(("status", "said"), [("offline", "is offline"), ("stopped", "is stopped")])
+async def test_an_agent_on_a_node_that_is_gone_is_refused_with_that_reason(
+    status: str, said: str
+) -> None:
+    ari = FakeAri()
+    engine, cluster, sink = node_engine(config("pbx"), ari)
+    agent_on_pbx2(cluster, status=status)  # its Last Will (offline) or a clean stop
+    await arrive(engine, "sup-1", "PJSIP/2001-00000001", "whisper", "1301")
+    assert ari.named("set_variable") == [] and ari.named("request") == []
+    (refused,) = sink.events
+    assert refused.type == "session_refused" and refused.data["reason"] == "node_unavailable"
+    assert "node pbx2 " + said in str(refused.data["detail"])
+    assert ari.named("play_on_channel")  # told, then hung up: nobody is left waiting
+
+
+async def test_a_node_never_heard_of_takes_no_session() -> None:
+    ari = FakeAri()
+    engine, cluster, sink = node_engine(config("pbx"), ari)
+    agent_on_pbx2(cluster)
+    cluster.directory.apply_available("pbx2", b"", datetime.now(UTC))  # status cleared
+    await arrive(engine, "sup-1", "PJSIP/2001-00000001", "whisper", "1301")
+    assert [e.data["reason"] for e in sink.events] == ["node_unavailable"]
+
+
+async def test_a_failed_trunk_call_is_refused_on_the_home_node_under_its_session_id() -> None:
+    ari = FakeAri()
+    engine, cluster, sink = node_engine(config("pbx"), ari)
+    agent_on_pbx2(cluster)
+    await arrive(engine, "sup-1", "PJSIP/2001-00000001", "whisper", "1301")
+    (_, _, (_, _, sid)) = [a for a, _ in ari.named("set_variable")]
+    ari.calls.clear()
+    # The dialplan's Dial() failed: the call comes back with the DIALSTATUS.
+    await arrive(engine, "sup-1b", "PJSIP/2001-00000001", "cluster-failed", sid, "CHANUNAVAIL")
+    (refused,) = sink.events
+    assert refused.type == "session_refused"
+    assert refused.data["reason"] == "node_unreachable"
+    assert refused.data["session_id"] == sid and refused.data["agent"] == "1301"
+    assert "pbx2: CHANUNAVAIL" in str(refused.data["detail"])
+    assert "answer" not in [n for n, _, _ in ari.calls]  # answered before the hand-off
+    assert sid not in cluster.handoffs
 
 
 async def test_permissions_are_checked_before_any_hand_off() -> None:

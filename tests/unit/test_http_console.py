@@ -126,6 +126,7 @@ class FakeEngine:
         self.feed = feed
         self.requested: list[tuple[str, str, str]] = []
         self.ended: list[str] = []
+        self.cluster = None  # one node
 
     async def ring_supervisor(
         self, *, session_id: str, endpoint: str, agent: str, mode: Any
@@ -144,6 +145,9 @@ class FakeEngine:
     def end_session(self, session_id: str, reason: str) -> bool:
         self.ended.append(session_id)
         return True
+
+    def node_refusal(self, verdict: object) -> None:
+        return None  # one node: every agent is here
 
 
 async def start(

@@ -28,6 +28,9 @@ RETAINED = {
     "alerts": True,
     "alertRaised": False,
     "clusterAgent": True,
+    "clusterNode": True,
+    "clusterRequests": False,
+    "clusterReplies": False,
 }
 
 
@@ -127,11 +130,14 @@ def test_document_structure(contract: Contract) -> None:
         "alerts",
         "alertRaised",
         "clusterAgent",
+        "clusterNode",
+        "clusterRequests",
+        "clusterReplies",
     }
     for name, operation in doc["operations"].items():
-        # coachd receives only mode requests and the cluster's directory.
-        receives = name in ("receiveSetRequest", "receiveClusterAgent")
-        expected = "receive" if receives else "send"
+        # coachd receives only mode requests and the cluster's messages, which
+        # each node also sends.
+        expected = "receive" if name.startswith("receive") else "send"
         assert operation["action"] == expected, name
         channel_ref = operation["channel"]["$ref"]
         channel = channel_ref.removeprefix("#/channels/")

@@ -1,0 +1,110 @@
+"""The node's own MQTT connection for the cluster.
+
+A second connection next to the events publisher, because its Last Will is
+the cluster's: ``<cluster.topic_prefix>/<node>/available`` = ``offline``,
+which tells the other nodes at once that this one is gone. It carries the
+directory (:mod:`coachd.cluster.directory`), the nodes' availability and the
+forwarded requests (:mod:`coachd.cluster.forwarding`); it is an
+:class:`~coachd.mqtt.publisher.MqttPublisher` under ``<prefix>/<node>`` with
+the same reconnect, backoff and queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import structlog
+
+from coachd.cluster.forwarding import Answer, Forwarded, Forwarder, error_body
+from coachd.cluster.node import ClusterNode
+from coachd.config import MqttConfig
+from coachd.mqtt.publisher import MqttPublisher
+
+log = structlog.get_logger(__name__)
+
+Perform = Callable[[Forwarded], Awaitable[Answer]]
+"""Runs a forwarded request against this node's sessions (the HTTP API's rules)."""
+
+
+class ClusterLink:
+    def __init__(self, node: ClusterNode, mqtt: MqttConfig, instance: str) -> None:
+        self.node = node
+        prefix = node.config.topic_prefix
+        own = (mqtt.client_id or "coachd-" + instance) + "-cluster"
+        config = replace(mqtt, topic_prefix=prefix + "/" + node.node, client_id=own, control=False)
+        forwarder = Forwarder(node.node, node.secret, prefix, lambda m: self.publisher.send(m))
+        node.forwarder = forwarder
+        topics = node.directory.topics
+        self.publisher = MqttPublisher(
+            config,
+            instance,
+            clear_stale=False,
+            listeners={
+                topics.filter: self._directory,
+                topics.available_filter: self._available,
+                forwarder.topics.requests(node.node): self._request,
+                forwarder.topics.replies(node.node): self._reply,
+            },
+        )
+        self.perform: Perform | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- listeners (called on the publisher's connection task) --------------------
+
+    def _directory(self, topic: str, payload: bytes, retained: bool) -> None:
+        replies = self.node.on_message(topic, payload, retained)
+        if replies:
+            self.publisher.send(replies)
+
+    def _available(self, topic: str, payload: bytes, retained: bool) -> None:
+        name = self.node.directory.topics.node_of_available(topic)
+        if name is not None:
+            self.node.directory.apply_available(name, payload, datetime.now(UTC))
+            log.info("cluster_node", node=name, status=payload.decode("utf-8", "replace")[:32])
+
+    def _reply(self, topic: str, payload: bytes, retained: bool) -> None:
+        assert self.node.forwarder is not None
+        if not retained:
+            self.node.forwarder.on_reply(payload)
+
+    def _request(self, topic: str, payload: bytes, retained: bool) -> None:
+        assert self.node.forwarder is not None
+        request = None if retained else self.node.forwarder.take(payload)
+        if request is None:
+            return
+        task = asyncio.create_task(self._serve(request), name="cluster-request")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, request: Forwarded) -> None:
+        assert self.node.forwarder is not None
+        perform = self.perform
+        if perform is None:
+            answer = Answer(503, error_body("not_ready", "this node takes no requests yet"))
+        else:
+            try:
+                answer = await perform(request)
+            except Exception:
+                log.exception("cluster_request_failed", session_id=request.session_id)
+                answer = Answer(500, error_body("internal_error", "internal error"))
+        log.info(
+            "cluster_request",
+            origin=request.origin,
+            session_id=request.session_id,
+            action=request.action,
+            status=answer.status,
+        )
+        self.node.forwarder.answer(request, answer)
+
+    # --- life ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.publisher.run()
+
+    async def stop(self, timeout: float) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.publisher.stop(timeout)
