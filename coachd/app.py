@@ -34,6 +34,7 @@ from coachd.http.metrics import Metrics, Readings
 from coachd.http.session_ops import SessionOps
 from coachd.mqtt.control import InvalidRequest, parse_set_request, result_payload
 from coachd.mqtt.publisher import MqttPublisher
+from coachd.recovery import end_lost_sessions
 from coachd.sdnotify import Notifier
 from coachd.storage.log import CoachingLog
 from coachd.storage.store import default_sqlite_path, describe, open_store
@@ -266,6 +267,15 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 # ARI subscribed, the store migrated, MQTT connected or buffering.
                 log.info("coachd_ready", app=config.ari.app, instance=config.instance)
                 notifier.ready("coaching on " + config.ari.app)
+                # What a killed predecessor left in Asterisk is gone (reconciled):
+                # its sessions end on record.
+                await end_lost_sessions(
+                    store,
+                    sink,
+                    instance=config.instance,
+                    spool=spool_path(config),
+                    live=registry.sessions,
+                )
             await stop.wait()
             log.info("coachd_stopping")
             notifier.stopping()

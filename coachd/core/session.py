@@ -216,6 +216,13 @@ class Session:
         self.end_reason = reason
         return [self._publish("session_refused", reason=reason), c.Finished(reason)]
 
+    def lost(self, detail: str) -> list[c.Command]:
+        """A session a previous run of coachd left open (it was killed): its end,
+        on record. Nothing of it is left in Asterisk (the restart removed it)."""
+        self.state = State.ENDED
+        self.end_reason = "lost"
+        return [self._publish("session_ended", reason="lost", detail=detail), c.Finished("lost")]
+
     def handle(self, event: e.SessionEvent) -> list[c.Command]:
         if isinstance(event, e.CommandFailed):
             self._forget_dropped(event.dropped)

@@ -11,6 +11,7 @@ back; nothing is lost, nothing duplicated.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,3 +114,21 @@ class CoachingLog(Spooler[EventRow]):
             return
         if row is not None:
             self.submit(row)
+
+
+def spooled_endings(spool_path: Path) -> set[str]:
+    """Sessions whose end (or refusal) waits in the spool: a previous run ended
+    them on record, the rows are not in the database yet."""
+    try:
+        lines = spool_path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return set()
+    found: set[str] = set()
+    for line in lines:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("kind") in ("ended", "refused"):
+            found.add(str(data.get("session_id", "")))
+    return found

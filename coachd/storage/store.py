@@ -106,6 +106,19 @@ class SessionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenSession:
+    """A session the coaching log has as started and not ended."""
+
+    session_id: str
+    started_at: datetime
+    supervisor: str | None
+    agent: str
+    endpoint: str
+    final_mode: str
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodRecord:
     """A ``coachd_mode_periods`` row."""
 
@@ -168,6 +181,10 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Rows per coachd table."""
+        ...
+
+    async def open_sessions(self, instance: str) -> list[OpenSession]:
+        """Sessions of ``instance`` started and not ended, oldest first."""
         ...
 
     async def close(self) -> None: ...
@@ -416,6 +433,18 @@ class _SqlStore:
                 (session_id,),
             )
         return [CueRecord(r[0], int(r[1]), self._from_ts(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    async def open_sessions(self, instance: str) -> list[OpenSession]:
+        async with self._transaction() as cur:
+            rows = await cur.fetchall(
+                "SELECT session_id, started_at, supervisor, agent, endpoint, final_mode, last_seq"
+                " FROM coachd_coaching_log WHERE instance = ? AND ended_at IS NULL"
+                " ORDER BY started_at, id",
+                (schema.clip("instance", instance),),
+            )
+        return [
+            OpenSession(r[0], self._from_ts(r[1]), r[2], r[3], r[4], r[5], int(r[6])) for r in rows
+        ]
 
     async def session(self, session_id: str) -> SessionRecord | None:
         async with self._transaction() as cur:

@@ -221,3 +221,26 @@ async def test_overlong_values_are_clipped_to_the_column(store: Store) -> None:
     assert log is not None
     assert log.agent == long_agent[: schema.LIMITS["agent"]]
     assert log.end_reason == "r" * schema.LIMITS["reason"]
+
+
+async def test_open_sessions_are_this_instances_started_and_not_ended(store: Store) -> None:
+    ended = session_rows("s-ended", ["monitor", "whisper"])
+    still_open = session_rows("s-open", ["monitor", "barge"], start=T0 + timedelta(seconds=5))[:-1]
+    older = session_rows("s-older", ["whisper"])[:-1]
+    elsewhere = [
+        EventRow(**{**r.to_json(), "instance": "other", "at": r.at})  # type: ignore[arg-type]
+        for r in session_rows("s-other", ["monitor"])[:-1]
+    ]
+    await apply(store, [*ended, *still_open, *older, *elsewhere])
+    found = await store.open_sessions(INSTANCE)
+    assert [(s.session_id, s.final_mode, s.last_seq) for s in found] == [
+        ("s-older", "whisper", 1),
+        ("s-open", "barge", 2),
+    ]
+    assert (found[1].agent, found[1].supervisor, found[1].endpoint) == (
+        "1001",
+        "sup1",
+        "PJSIP/2001",
+    )
+    assert found[1].started_at == T0 + timedelta(seconds=5)
+    assert await store.open_sessions("nobody") == []
