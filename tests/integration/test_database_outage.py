@@ -15,11 +15,12 @@ import pytest
 
 from coachd.ari.client import AriClient
 from coachd.storage.store import MysqlStore
+from tests.integration import chaos
 from tests.integration.conftest import wait_no_leftovers
 from tests.sandbox.callcenter import check_routing, connect_call, settle, supervisor_dials
 from tests.sandbox.daemon import Daemon
 from tests.sandbox.phones import Phones
-from tests.storage.conftest import TcpProxy, mysql_database, mysql_target
+from tests.storage.conftest import TcpProxy, mysql_database, mysql_target, mysql_url
 
 __all__ = ["mysql_database"]  # the fixture, used below
 LISTEN = "127.0.0.1:18689"
@@ -107,6 +108,7 @@ async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
         assert await ready() == 503  # the coaching log cannot reach its database
 
         await proxy.start()  # back, on the same port
+        back = time.monotonic()
         deadline = time.monotonic() + 60
         while True:
             record = await reference.session(session_id)
@@ -115,6 +117,7 @@ async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
                 break
             assert time.monotonic() < deadline, (record, periods)
             await asyncio.sleep(0.2)
+        arrived = time.monotonic()
         await asyncio.sleep(1.0)  # anything replayed twice would show up now
         assert await ready() == 200
         periods = await reference.periods(session_id)
@@ -124,6 +127,34 @@ async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
         counts = await reference.counts()
         assert counts["coachd_coaching_log"] == 1
         assert counts["coachd_mode_periods"] == 4
-        assert await wait_no_leftovers(pbx, within=1.0) == []
+        left = await wait_no_leftovers(pbx, within=1.0)
+        assert left == []
     finally:
         await reference.close()
+    logged = daemon.session_events(session_id=session_id)
+    # Every session coachd logged, straight from MariaDB (coachd still runs: polled).
+    sessions = chaos.mode_periods(daemon.session_events())
+    rows = await chaos.log_rows_lost(
+        mysql_url(mysql_database), sessions, reasons=dict.fromkeys(sessions, "supervisor_ended")
+    )
+    chaos.record(
+        chaos.FaultRecord(
+            "MariaDB cut mid-session",
+            recovery_s=arrived - back,
+            events_lost=len(
+                chaos.missing(
+                    ["session_started", *["mode_changed"] * 3, "session_ended"],
+                    [r["event_type"] for r in logged],
+                )
+            ),
+            log_rows_lost=rows,
+            orphans=len(left),
+            wrongly_ended=chaos.wrongly_ended(
+                [r["reason"] for r in logged if r["event_type"] == "session_ended"],
+                {"supervisor_ended"},
+            ),
+            note="recovery: database back to every row there (polled every 0.2 s);"
+            " events from coachd's log, not MQTT; log rows: sessions from coachd's log,"
+            " read from MariaDB directly, ended 'supervisor_ended'",
+        )
+    )

@@ -11,12 +11,21 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from coachd.ari.client import AriClient
 from coachd.ari.errors import AriError
+from tests.integration.chaos import (
+    FaultRecord,
+    log_rows_lost,
+    missing,
+    mode_periods,
+    record,
+    wrongly_ended,
+)
 from tests.integration.conftest import wait_no_leftovers
 from tests.mqtt.conftest import Subscriber
 from tests.sandbox.callcenter import connect_call, settle, supervisor_dials
@@ -50,11 +59,32 @@ async def test_sigterm_ends_sessions_with_a_tone_and_exits_in_time(
         ended = [r for r in daemon.records() if r.get("event_type") == "session_ended"]
         assert [r["reason"] for r in ended] == ["shutdown"]
         await sub.wait_for(lambda: [r.payload for r in sub.on("available")][-1:] == [b"stopped"])
-    assert await wait_no_leftovers(pbx, within=1.0) == []
+    left = await wait_no_leftovers(pbx, within=1.0)
+    assert left == []
     # The call itself goes on.
     t = time.monotonic()
     await asyncio.sleep(0.6)
     assert call.caller.ear.capture.fraction_with("agent", t, t + 0.5) > 0.9
+    events = daemon.session_events()
+    logged = [r["event_type"] for r in events]
+    # coachd flushed its coaching log as it stopped: every row must be there now.
+    periods = mode_periods(events)
+    rows = await log_rows_lost(
+        daemon.database_url, periods, reasons=dict.fromkeys(periods, "shutdown"), within=0
+    )
+    record(
+        FaultRecord(
+            "coachd SIGTERM mid-session",
+            recovery_s=exited - asked,
+            events_lost=len(missing(["session_started", "session_ended"], logged)),
+            log_rows_lost=rows,
+            orphans=len(left),
+            wrongly_ended=wrongly_ended([r["reason"] for r in ended], {"shutdown"}),
+            note="not restarted: recovery is SIGTERM to exit, session ended with a tone;"
+            " events from coachd's log, not MQTT; log rows: read once after the exit,"
+            " ended 'shutdown'",
+        )
+    )
 
 
 class CuttableProxy:
@@ -148,13 +178,34 @@ async def test_a_cut_ari_connection_is_noticed_and_the_session_goes_on(
         await settle(call, sup, "whisper", after=back)
         assert call.caller.ear.capture.count_with("supervisor", dialled.answered_at) == 0
         await sup.leg.hangup()
-        assert await wait_no_leftovers(pbx, within=1.0) == []
+        left = await wait_no_leftovers(pbx, within=1.0)
+        assert left == []
         (ARTIFACTS / "ari-cut.json").write_text(
             json.dumps({"reconnect_after_restore_ms": round((back - restored) * 1000)}, indent=2)
         )
     finally:
         assert await asyncio.to_thread(daemon.stop) == 0, daemon.tail()
     assert not daemon.errors()
+    # coachd has exited: its log holds every event it emitted, its coaching log every row.
+    events = daemon.session_events()
+    logged = [r["event_type"] for r in events]
+    reasons = [r["reason"] for r in daemon.session_events(event_type="session_ended")]
+    periods = mode_periods(events)
+    rows = await log_rows_lost(
+        daemon.database_url, periods, reasons=dict.fromkeys(periods, "supervisor_hangup"), within=0
+    )
+    record(
+        FaultRecord(
+            "ARI websocket cut for 2 s mid-session",
+            recovery_s=back - restored,
+            events_lost=len(missing(["session_started", "mode_changed", "session_ended"], logged)),
+            log_rows_lost=rows,
+            orphans=len(left),
+            wrongly_ended=wrongly_ended(reasons, {"supervisor_hangup"}),
+            note="recovery: restore to reconciled; events from coachd's log, not MQTT;"
+            " log rows: read once after coachd stopped, ended 'supervisor_hangup'",
+        )
+    )
 
 
 async def test_a_supervisor_gone_while_ari_was_cut_is_cleaned_up_on_reconnect(
@@ -173,7 +224,8 @@ async def test_a_supervisor_gone_while_ari_was_cut_is_cleaned_up_on_reconnect(
         await asyncio.sleep(1.0)
         proxy.restore()
         restored = time.monotonic()
-        assert await wait_no_leftovers(pbx, within=5.0) == []
+        left = await wait_no_leftovers(pbx, within=5.0)
+        assert left == []
         cleaned = time.monotonic()
         ended = [r for r in daemon.records() if r.get("event_type") == "session_ended"]
         assert [r["reason"] for r in ended] == ["supervisor_hangup"]
@@ -185,6 +237,26 @@ async def test_a_supervisor_gone_while_ari_was_cut_is_cleaned_up_on_reconnect(
         )
     finally:
         assert await asyncio.to_thread(daemon.stop) == 0, daemon.tail()
+    events = daemon.session_events()
+    logged = [r["event_type"] for r in events]
+    reasons = [r["reason"] for r in daemon.session_events(event_type="session_ended")]
+    # coachd has stopped: every coaching-log row must be there now.
+    periods = mode_periods(events)
+    rows = await log_rows_lost(
+        daemon.database_url, periods, reasons=dict.fromkeys(periods, "supervisor_hangup"), within=0
+    )
+    record(
+        FaultRecord(
+            "ARI cut while the supervisor hangs up",
+            recovery_s=cleaned - restored,
+            events_lost=len(missing(["session_started", "session_ended"], logged)),
+            log_rows_lost=rows,
+            orphans=len(left),
+            wrongly_ended=wrongly_ended(reasons, {"supervisor_hangup"}),
+            note="recovery: restore to leftovers removed; events from coachd's log, not MQTT;"
+            " log rows: read once after coachd stopped, ended 'supervisor_hangup'",
+        )
+    )
 
 
 def sandbox(*args: str) -> None:
@@ -208,8 +280,19 @@ async def test_asterisk_stopped_and_restarted_ends_the_session_once_leaving_noth
         await asyncio.to_thread(sandbox, how, "pbx")
         killed = time.monotonic()
         await asyncio.to_thread(sandbox, "start-instance", "pbx")
-        await daemon.wait_record(lambda r: r.get("event_type") == "session_ended", timeout=15)
-        recovered = time.monotonic()
+        back = time.monotonic()  # start-instance returns once ARI answers
+
+        async def seen(where: Callable[[dict[str, Any]], bool], count: int = 1) -> float:
+            await daemon.wait_record(where, count=count, timeout=15)
+            return time.monotonic()
+
+        # Either may come first (a graceful stop can end the session before the restart).
+        async with asyncio.TaskGroup() as waits:
+            session_ended = waits.create_task(
+                seen(lambda r: r.get("event_type") == "session_ended")
+            )
+            reconnected = waits.create_task(seen(lambda r: r.get("event") == "reconciled", 2))
+        recovered = session_ended.result()
         await asyncio.sleep(1.0)  # a second ending would show up now
         ended = [r for r in daemon.records() if r.get("event_type") == "session_ended"]
         reasons = [r["reason"] for r in ended]
@@ -221,7 +304,8 @@ async def test_asterisk_stopped_and_restarted_ends_the_session_once_leaving_noth
         async with AriClient(
             url="http://127.0.0.1:18088", username="harness", password="sandbox-harness-secret"
         ) as fresh:
-            assert await wait_no_leftovers(fresh, within=1.0) == []
+            left = await wait_no_leftovers(fresh, within=1.0)
+            assert left == []
         name = "asterisk-restart.json" if how == "kill" else "asterisk-graceful-restart.json"
         (ARTIFACTS / name).write_text(
             json.dumps(
@@ -236,3 +320,30 @@ async def test_asterisk_stopped_and_restarted_ends_the_session_once_leaving_noth
         with contextlib.suppress(subprocess.SubprocessError, AriError):
             await asyncio.to_thread(sandbox, "start-instance", "pbx")
         assert daemon.stop() == 0, daemon.tail()
+    events = daemon.session_events()
+    logged = [r["event_type"] for r in events]
+    # coachd has stopped: every coaching-log row must be there now, each session's
+    # row ended for the reason coachd announced (checked above).
+    periods = mode_periods(events)
+    announced = {
+        str(r["session_id"]): str(r["reason"])
+        for r in daemon.session_events(event_type="session_ended")
+    }
+    rows = await log_rows_lost(daemon.database_url, periods, reasons=announced, within=0)
+    if how == "kill":
+        fault, allowed = "Asterisk kill -9, restarted", {"asterisk_restart"}
+    else:
+        fault = "Asterisk graceful stop (core stop now), restarted"
+        allowed = {"asterisk_restart", "agent_hangup", "supervisor_hangup"}
+    record(
+        FaultRecord(
+            fault,
+            recovery_s=reconnected.result() - back,
+            events_lost=len(missing(["session_started", "session_ended"], logged)),
+            log_rows_lost=rows,
+            orphans=len(left),
+            wrongly_ended=wrongly_ended(reasons, allowed),
+            note="recovery: ARI answering again to coachd reconciled; events from coachd's"
+            " log, not MQTT; log rows: read once after coachd stopped, ended as announced",
+        )
+    )

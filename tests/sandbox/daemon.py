@@ -39,6 +39,9 @@ class Daemon:
             **(env or {}),
         }
         self.database_url = self.env["COACHD_DATABASE__URL"]
+        # Where coaching-log rows wait while the database is away (a restarted
+        # coachd given the same log and spool picks up where this one stopped).
+        self.spool_path = Path(self.env["COACHD_DATABASE__SPOOL"])
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"coachd{('-' + name) if name else ''}-{os.getpid()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
