@@ -19,15 +19,22 @@ from typing import Any
 
 import structlog
 
-from bench import scale, setup_time, soak, switching
+from bench import cluster, held, scale, setup_time, soak, switching
 from bench.events import EventCollector
 from bench.report import write_markdown
 from bench.stats import summary
 from coachd.ari.client import AriClient
 from tests.sandbox.daemon import SANDBOX_CONFIG, Daemon
-from tests.sandbox.phones import HARNESS_PASSWORD, HARNESS_USER, PBX_ARI_URL, Phones
+from tests.sandbox.phones import (
+    HARNESS_PASSWORD,
+    HARNESS_USER,
+    PBX2_ARI_URL,
+    PBX_ARI_URL,
+    Phones,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PBX2_CONFIG = SANDBOX_CONFIG.parent / "coachd-pbx2.toml"
 HTTP = "127.0.0.1:18189"
 TOKEN = "sandbox-admin-token-0001"
 
@@ -97,6 +104,24 @@ async def setup_and_switches(
         results["switch"][system]["ratio_to_chanspy_median"] = round(ours / theirs, 2)
 
 
+async def run_cluster(args: argparse.Namespace, pbx: AriClient) -> dict[str, Any]:
+    prefix = "coachd-cluster-bench-" + datetime.now(UTC).strftime("%H%M%S")
+    home = Daemon(SANDBOX_CONFIG, env=cluster.node_env(prefix), name="bench-cluster-pbx")
+    remote = Daemon(
+        PBX2_CONFIG,
+        env={"COACHD_CLUSTER__TOPIC_PREFIX": prefix},
+        name="bench-cluster-pbx2",
+    )
+    async with AriClient(
+        url=PBX2_ARI_URL, username=HARNESS_USER, password=HARNESS_PASSWORD
+    ) as pbx2:
+        with home.running(), remote.running():
+            async with Phones.connect() as phones:
+                return await cluster.run(
+                    args.setups, min(args.switches, 100), phones, pbx, pbx2, home, remote
+                )
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with AriClient(url=PBX_ARI_URL, username=HARNESS_USER, password=HARNESS_PASSWORD) as pbx:
@@ -114,6 +139,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             with Daemon(SANDBOX_CONFIG, env=env, name="bench-scale").running() as daemon:
                 results["scale"] = await scale.run(args.levels, daemon, pbx, HTTP, TOKEN)
             print(json.dumps(results["scale"]), flush=True)
+        if "cluster" in args.only:
+            print("bench: cluster, same server vs across the trunk", flush=True)
+            results["cluster"] = await run_cluster(args, pbx)
+            print(json.dumps(results["cluster"]), flush=True)
+        if "held" in args.only:
+            print(f"bench: {args.held_sessions} sessions held {args.held_minutes} min", flush=True)
+            env["COACHD_LOGGING__LEVEL"] = "info"
+            with Daemon(SANDBOX_CONFIG, env=env, name="bench-held").running() as daemon:
+                results["held"] = await held.run(
+                    args.held_sessions, args.held_minutes, daemon, pbx, HTTP, TOKEN
+                )
+            print(json.dumps({k: v for k, v in results["held"].items() if k != "samples"}))
         if "soak" in args.only:
             print(f"bench: soak for {args.soak_minutes} minutes", flush=True)
             env["COACHD_LOGGING__LEVEL"] = "info"
@@ -121,6 +158,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 results["soak"] = await soak.run(args.soak_minutes, daemon, pbx)
             print(json.dumps(results["soak"]), flush=True)
     return results
+
+
+def earlier_results(now: dict[str, Any]) -> dict[str, Any]:
+    """The last run of each part not run now (BENCHMARKS.md keeps every part), and
+    under ``earlier_runs`` when each of those ran."""
+    found: dict[str, Any] = {}
+    runs: dict[str, str] = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and path.stem in data and path.stem not in now:
+            found[path.stem] = data[path.stem]
+            runs[path.stem] = str(data.get("run", "?"))
+    return {**found, "earlier_runs": runs} if runs else found
 
 
 def main() -> int:
@@ -136,10 +186,14 @@ def main() -> int:
     parser.add_argument(
         "--only",
         type=lambda s: set(s.split(",")),
-        default={"setup", "switch", "scale", "soak"},
-        help="setup,switch,scale,soak",
+        default={"setup", "switch", "cluster", "scale", "soak"},
+        help="setup,switch,cluster,scale,soak,held (held is not in the default)",
     )
     parser.add_argument("--soak-minutes", type=float, default=2.0)
+    parser.add_argument(
+        "--held-sessions", type=int, default=100, help="held: concurrent sessions (not default)"
+    )
+    parser.add_argument("--held-minutes", type=float, default=10.0)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.monotonic()
@@ -153,7 +207,7 @@ def main() -> int:
                 json.dumps({"machine": results["machine"], "run": stamp, name: value}, indent=2)
                 + "\n"
             )
-    table = write_markdown(results)
+    table = write_markdown({**earlier_results(results), **results})
     print(table)
     return 0
 

@@ -72,6 +72,14 @@ def write_markdown(results: dict[str, Any]) -> str:
         f" Python {m.get('python')}; run {m.get('date')}, {results.get('total_seconds')} s in all.",
         "",
     ]
+    earlier = results.get("earlier_runs")
+    if earlier:
+        lines += [
+            "Not run this time, from earlier runs: "
+            + ", ".join(f"{part} ({stamp})" for part, stamp in sorted(earlier.items()))
+            + ".",
+            "",
+        ]
     if "switch" in results:
         lines += [
             "## Mode switches",
@@ -110,6 +118,36 @@ def write_markdown(results: dict[str, Any]) -> str:
             f" {_ms(ev['ari_event_to_mqtt_ms'])} ms.",
             "",
         ]
+    if "cluster" in results:
+        cl = results["cluster"]
+        setup, sw = cl["setup_answer_to_call_audio_ms"], cl["switches"]
+        lines += [
+            "## Across two servers (cluster hand-off over the trunk)",
+            "",
+            "Supervisor phone on pbx; agent on pbx (same server) or on pbx2 (its",
+            "coachd runs the session after the hand-off), same run, DTMF switches.",
+            "",
+            "| | same server | across the trunk | extra (median) |",
+            "|---|---|---|---|",
+            f"| set-up: answer → call audio, ms | {_ms(setup['same_server'])}"
+            f" | {_ms(setup['cross_server'])} | {cl['extra_ms_of_the_hop_median']['setup']} |",
+            f"| switch: digit sent → audible, ms"
+            f" | {_ms(sw['same_server']['digit_sent_to_audible_ms'])}"
+            f" | {_ms(sw['cross_server']['digit_sent_to_audible_ms'])}"
+            f" | {cl['extra_ms_of_the_hop_median']['switch_digit_sent_to_audible']} |",
+            f"| switch: the session's node got the digit → audible, ms"
+            f" | {_ms(sw['same_server']['node_got_digit_to_audible_ms'])}"
+            f" | {_ms(sw['cross_server']['node_got_digit_to_audible_ms'])} | |",
+            f"| leak frames at the caller (wire) | {sw['same_server']['leak_frames_at_caller']}"
+            f" | {sw['cross_server']['leak_frames_at_caller']} | |",
+            f"| supervisor frames at the agent in monitor (wire)"
+            f" | {sw['same_server']['supervisor_frames_at_agent_in_monitor']}"
+            f" | {sw['cross_server']['supervisor_frames_at_agent_in_monitor']} | |",
+            f"| call audio missing at the supervisor per switch, max frames"
+            f" | {sw['same_server']['gap_frames_at_supervisor_per_switch_max']}"
+            f" | {sw['cross_server']['gap_frames_at_supervisor_per_switch_max']} | |",
+            "",
+        ]
     if "scale" in results:
         sc = results["scale"]
         lines += [
@@ -144,6 +182,24 @@ def write_markdown(results: dict[str, Any]) -> str:
             f" {so['rss_mb_first_last'][0]} → {so['rss_mb_first_last'][1]} MB"
             f" ({so['rss_kb_per_round_after_warmup']} kB per round), open files"
             f" {so['open_fds_first_last'][0]} → {so['open_fds_first_last'][1]}.",
+            "",
+        ]
+    if "held" in results:
+        he = results["held"]
+        lines += [
+            "## Held soak",
+            "",
+            f"{he['sessions']} sessions at once for {he['minutes']} min"
+            f" ({'with' if he['tones'] else 'without'} tones, see `bench/held.py`),"
+            f" {he['switches']} random HTTP switches ({len(he['failed_switches'])} failed,"
+            f" {_ms(he['switch_http_ms'])} ms): sessions started {he['sessions_started']},"
+            f" ended {he['sessions_ended']}, in the coaching log {he['coaching_log_sessions']}"
+            f" ({he['coaching_log_periods']} mode periods); left in Asterisk:"
+            f" {len(he['leftovers_in_asterisk'])}; errors in coachd's log:"
+            f" {len(he['errors_in_log'])}; coachd RSS {he['rss_mb_first_last'][0]} →"
+            f" {he['rss_mb_first_last'][1]} MB, open files {he['open_fds_first_last'][0]} →"
+            f" {he['open_fds_first_last'][1]}, CPU {he['samples'][-1]['cpu_percent']} % of a"
+            " core.",
             "",
         ]
     text = "\n".join(lines)

@@ -34,6 +34,7 @@ from tests.sandbox.callcenter import (
     Call,
     Party,
     check_routing,
+    connect_call,
     settle,
     supervisor_dials,
     wire_taps,
@@ -104,18 +105,7 @@ async def pbx2() -> AsyncIterator[AriClient]:
 
 async def call_on_pbx2(phones: Phones) -> Call:
     """A customer calls agent 1301 on pbx2 (the phones' carrier2 trunk); both talk."""
-    calling = asyncio.create_task(phones.call("carrier2", AGENT))
-    agent_leg = await phones.answer(AGENT)
-    caller_leg = await calling
-    call = Call(
-        caller=Party("caller", caller_leg, await caller_leg.listen(DETECTOR)),
-        agent=Party("agent", agent_leg, await agent_leg.listen(DETECTOR)),
-    )
-    await caller_leg.say_tone(TONES["caller"])
-    await agent_leg.say_tone(TONES["agent"])
-    await call.agent.ear.wait_for("caller", timeout=5)
-    await call.caller.ear.wait_for("agent", timeout=5)
-    return call
+    return await connect_call(phones, AGENT, trunk="carrier2")
 
 
 async def listed(home: Daemon, agent: str, *, on_call: bool = True, timeout: float = 10.0) -> None:

@@ -77,9 +77,10 @@ def loudest(ear: RtpCapture, after: float = 0.0) -> int:
     return max((abs(x) for x in samples), default=0)
 
 
-async def connect_call(phones: Phones, agent: str = "1042") -> Call:
-    """A customer calls in over the carrier trunk; the agent answers; both talk."""
-    calling = asyncio.create_task(phones.call("carrier", agent))
+async def connect_call(phones: Phones, agent: str = "1042", *, trunk: str = "carrier") -> Call:
+    """A customer calls in over the carrier trunk (``carrier2``: to pbx2); the agent
+    answers; both talk."""
+    calling = asyncio.create_task(phones.call(trunk, agent))
     agent_leg = await phones.answer(agent)
     caller_leg = await calling
     call = Call(

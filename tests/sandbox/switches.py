@@ -69,15 +69,17 @@ async def fifty_switches(
     daemon: Daemon,
     session_id: str,
     t: float,
+    *,
+    rounds: int = ROUNDS,
 ) -> SwitchRun:
-    """Switch monitor -> ... fifty times by DTMF from ``sup``, starting in monitor
-    (settled at ``t``); ``daemon`` is the coachd running the session."""
+    """Switch monitor -> ... ``rounds`` times by DTMF from ``sup``, starting in
+    monitor (settled at ``t``); ``daemon`` is the coachd running the session."""
     ears = call.ears(sup)
     timeline: list[tuple[float, str]] = [(t, "monitor")]
     sent_times: list[tuple[float, str]] = []
     latencies: list[float] = []
     current = "monitor"
-    for i in range(ROUNDS):
+    for i in range(rounds):
         target = ORDER[i % len(ORDER)]
         if target == current:
             continue
