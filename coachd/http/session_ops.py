@@ -131,6 +131,8 @@ class SessionOps:
             return Answer(exc.status, error_body(exc.code, exc.message, **exc.details))
 
     async def _perform(self, request: Forwarded) -> Answer:
+        if request.source == "mqtt":
+            return self._mqtt_set(request)
         view = self.view(request.session_id, request)
         source = request.source
         match request.action:
@@ -146,3 +148,15 @@ class SessionOps:
             case _:
                 self.end(view, source)
                 return Answer(202, {"session_id": view["session_id"], "state": "ending"})
+
+    def _mqtt_set(self, request: Forwarded) -> Answer:
+        """An MQTT ``set`` request, answered as this node's MQTT control answers it:
+        passed to the session (200), or why not (409, the code as ``set/result``
+        gives it)."""
+        mode = request.body.get("mode")
+        if request.action != "mode" or not isinstance(mode, str) or request.user is None:
+            return Answer(409, error_body("invalid_request", "a mode and a supervisor"))
+        error = self.engine.request_mode(request.session_id, request.user, mode, "mqtt")
+        if error is not None:
+            return Answer(409, error_body(error, "mode change refused"))
+        return Answer(200, {"session_id": request.session_id, "mode": mode})

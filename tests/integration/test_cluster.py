@@ -385,7 +385,7 @@ async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agent
             await results.wait_for(lambda: len(results.received) >= 2)
     assert [r.json() for r in results.received] == [
         {"ok": True, "request_id": "r1"},
-        {"ok": False, "request_id": "r2", "error": "not_found"},
+        {"ok": False, "request_id": "r2", "error": "not_your_session"},
     ]
     changed = await remote.wait_event("mode_changed", where=lambda r: r["after"] == "monitor")
     assert changed["source"] == "mqtt"
