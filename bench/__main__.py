@@ -24,6 +24,7 @@ from bench.events import EventCollector
 from bench.report import write_markdown
 from bench.stats import summary
 from coachd.ari.client import AriClient
+from tests.sandbox import cluster as sandbox_cluster
 from tests.sandbox.daemon import SANDBOX_CONFIG, Daemon
 from tests.sandbox.phones import (
     HARNESS_PASSWORD,
@@ -34,7 +35,6 @@ from tests.sandbox.phones import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PBX2_CONFIG = SANDBOX_CONFIG.parent / "coachd-pbx2.toml"
 HTTP = "127.0.0.1:18189"
 TOKEN = "sandbox-admin-token-0001"
 
@@ -106,12 +106,7 @@ async def setup_and_switches(
 
 async def run_cluster(args: argparse.Namespace, pbx: AriClient) -> dict[str, Any]:
     prefix = "coachd-cluster-bench-" + datetime.now(UTC).strftime("%H%M%S")
-    home = Daemon(SANDBOX_CONFIG, env=cluster.node_env(prefix), name="bench-cluster-pbx")
-    remote = Daemon(
-        PBX2_CONFIG,
-        env={"COACHD_CLUSTER__TOPIC_PREFIX": prefix},
-        name="bench-cluster-pbx2",
-    )
+    home, remote = sandbox_cluster.nodes(prefix, {"COACHD_LOGGING__LEVEL": "debug"})
     async with AriClient(
         url=PBX2_ARI_URL, username=HARNESS_USER, password=HARNESS_PASSWORD
     ) as pbx2:

@@ -25,20 +25,6 @@ from tests.sandbox.switches import fifty_switches
 
 SAME, CROSS = "same_server", "cross_server"
 AGENTS = {SAME: "1042", CROSS: "1301"}
-SECRET = "sandbox-cluster-secret-0123456789abcdef"
-
-
-def node_env(prefix: str) -> dict[str, str]:
-    """The supervisors' node (pbx) in a cluster under ``prefix`` (see test_cluster.py)."""
-    return {
-        "COACHD_LOGGING__LEVEL": "debug",
-        "COACHD_CLUSTER__ENABLED": "true",
-        "COACHD_CLUSTER__NODE": "pbx",
-        "COACHD_CLUSTER__SECRET": SECRET,
-        "COACHD_CLUSTER__TOPIC_PREFIX": prefix,
-        "COACHD_CLUSTER__TRUNK_ENDPOINTS": "PJSIP/coachd-pbx2",
-        "COACHD_CLUSTER__DIRECTORY_INTERVAL": "0.3",
-    }
 
 
 async def _listed(home: Daemon, agent: str, timeout: float = 10.0) -> None:

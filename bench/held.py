@@ -10,11 +10,13 @@ sampled. At the end every supervisor hangs up: sessions started vs ended vs
 coaching-log rows (every session on record), anything of coachd's left in
 Asterisk, and the error records in coachd's log.
 
-Without tones the calls still carry RTP both ways (Asterisk bridges them),
-but the phones instance does not generate 2N tones: on the 2-core sandbox the
-tone generators are what stops Asterisk answering ARI at 75-100 calls
-(``bench/scale.py``), and coachd's own work (snoops, bridges, mutes, events,
-log rows) is the same with or without them.
+Without tones the phones instance does not generate 2N continuous tones and
+Asterisk mixes no audio: on the 2-core sandbox that is what stops Asterisk
+answering ARI at 75-100 calls (``bench/scale.py``), and coachd's own work
+(snoops, bridges, mutes, events, log rows) is the same with or without them.
+Every leg still says a 200 ms tone once a minute: the sandbox's endpoints
+hang up a call after 300 s without RTP (``rtp_timeout``, as a production
+PBX should), which would end every session after five minutes.
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ import aiohttp
 
 from bench.events import EventCollector
 from bench.scale import FIRST_AGENT, cpu_seconds, rss_mb
-from bench.soak import open_fds
+from bench.soak import coaching_log_counts, open_fds
 from bench.stats import summary
 from coachd.ari.client import AriClient
-from coachd.storage.store import open_store
 from tests.integration.conftest import coachd_leftovers, wait_no_leftovers
 from tests.sandbox.callcenter import TONES
 from tests.sandbox.daemon import Daemon
@@ -39,6 +40,16 @@ from tests.sandbox.phones import Leg, Phones
 
 MODES = ("monitor", "whisper", "barge", "private_whisper")
 SAMPLE_EVERY = 30.0
+KEEPALIVE_EVERY = 60.0
+"""Seconds between two short tones of each leg (the sandbox's rtp_timeout is 300)."""
+
+
+async def keep_talking(legs: list[Leg]) -> None:
+    """Each leg says a short tone every :data:`KEEPALIVE_EVERY` seconds, spread out."""
+    while True:
+        for leg in legs:
+            await leg.say(f"tone:!{TONES['caller']:g}/200")
+            await asyncio.sleep(KEEPALIVE_EVERY / len(legs))
 
 
 async def run(
@@ -57,10 +68,12 @@ async def run(
     agents = [str(FIRST_AGENT + i) for i in range(sessions)]
     async with EventCollector(daemon.mqtt_prefix) as events, Phones.connect() as phones:
         mark = len(events.received)
+        legs: list[Leg] = []
         for agent in agents:
             calling = asyncio.create_task(phones.call("carrier", agent))
             agent_leg = await phones.answer(agent)
             caller_leg = await calling
+            legs += [caller_leg, agent_leg]
             if tones:
                 await caller_leg.say_tone(TONES["caller"])
                 await agent_leg.say_tone(TONES["agent"])
@@ -73,6 +86,7 @@ async def run(
                 since=mark,
             )
             ids[agent] = started.payload["session_id"]
+        keepalive = None if tones else asyncio.create_task(keep_talking(legs + supervisors))
         modes = dict.fromkeys(ids.values(), "monitor")
         samples: list[dict[str, float]] = []
         switch_times: list[float] = []
@@ -114,17 +128,19 @@ async def run(
                 "cpu_percent": round((cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100, 1),
             }
         )
+        ended_early = [
+            a.payload.get("reason")
+            for a in events.received[mark:]
+            if a.payload["type"] == "session_ended"
+        ]
+        if keepalive is not None:
+            keepalive.cancel()
         for leg in supervisors:
             await leg.hangup()
         await events.wait_count(lambda e: e["type"] == "session_ended", sessions, since=mark)
         kinds = [a.payload["type"] for a in events.received[mark:]]
     await wait_no_leftovers(pbx, within=30.0)
-    await asyncio.sleep(1.0)  # the coaching log writes behind
-    store = open_store(daemon.database_url)
-    try:
-        counts = await store.counts()
-    finally:
-        await store.close()
+    counts = await coaching_log_counts(daemon)
     first, last = samples[0], samples[-1]
     return {
         "sessions": sessions,
@@ -135,6 +151,7 @@ async def run(
         "switch_http_ms": summary(switch_times, 1000),
         "sessions_started": kinds.count("session_started"),
         "sessions_ended": kinds.count("session_ended"),
+        "sessions_ended_before_the_end": ended_early,
         "mode_changes": kinds.count("mode_changed"),
         "coaching_log_sessions": counts.get("coachd_coaching_log"),
         "coaching_log_periods": counts.get("coachd_mode_periods"),

@@ -29,6 +29,16 @@ def open_fds(pid: int) -> int:
     return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
 
 
+async def coaching_log_counts(daemon: Daemon) -> dict[str, int]:
+    """Rows per table of ``daemon``'s coaching log, once it has caught up."""
+    await asyncio.sleep(1.0)  # the coaching log writes behind
+    store = open_store(daemon.database_url)
+    try:
+        return await store.counts()
+    finally:
+        await store.close()
+
+
 async def one_round(phones: Phones, agent: str, events: EventCollector, since: int) -> None:
     calling = asyncio.create_task(phones.call("carrier", agent))
     agent_leg = await phones.answer(agent)
@@ -73,12 +83,7 @@ async def run(minutes: float, daemon: Daemon, pbx: AriClient) -> dict[str, Any]:
                 }
             )
         kinds = [a.payload["type"] for a in events.received[mark:]]
-    await asyncio.sleep(1.0)  # the coaching log writes behind
-    store = open_store(daemon.database_url)
-    try:
-        counts = await store.counts()
-    finally:
-        await store.close()
+    counts = await coaching_log_counts(daemon)
     first, last = samples[0], samples[-1]
     growth = (last["rss_mb"] - first["rss_mb"]) / max(1, last["rounds"] - first["rounds"])
     return {

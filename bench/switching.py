@@ -32,6 +32,7 @@ from tests.sandbox.callcenter import (
     connect_call,
     settle,
     supervisor_dials,
+    switch_heard,
     wire_taps,
 )
 from tests.sandbox.daemon import Daemon
@@ -60,14 +61,7 @@ async def switch_once(call: Call, sup: Party, before: str, after: str, send: Any
     ears = call.ears(sup)
     sent = time.monotonic()
     response = await send(after)
-    observed = sent
-    for listener, speaker, heard in changed_paths(before, after):
-        ear = ears[listener]
-        if heard:
-            seen = await ear.wait_for(speaker, 3.0, after=sent)
-        else:
-            seen = await ear.wait_without(speaker, 3.0, after=sent, consecutive=3)
-        observed = max(observed, seen)
+    observed = await switch_heard(ears, before, after, sent)
     return Switch(before, after, sent, observed, response)
 
 

@@ -28,6 +28,7 @@ from tests.sandbox.daemon import ARTIFACTS
 
 if TYPE_CHECKING:
     from coachd.storage.store import PeriodRecord, SessionRecord
+    from tests.sandbox.daemon import Daemon
 
 CHAOS_DIR = ARTIFACTS / "chaos"
 NOT_MEASURED = -1
@@ -189,6 +190,40 @@ async def log_rows_lost(
     found = await read_log(database_url, sessions, reasons=reasons, within=within)
     reasons = reasons or {}
     return sum(rows_lost(n, found[s], reasons.get(s)) for s, n in sessions.items())
+
+
+async def record_stopped(
+    fault: str,
+    daemons: Sequence[Daemon],
+    *,
+    recovery_s: float,
+    orphans: int,
+    allowed: Collection[str],
+    note: str,
+    expected: Sequence[str] = ("session_started", "session_ended"),
+) -> FaultRecord:
+    """Record ``fault`` once each coachd of it (``daemons``, sharing the first one's
+    coaching log) has stopped: events lost are ``expected`` event types missing
+    from their logs, each session's row must be in the log ended for the reason it
+    announced (read once: a clean stop flushed it), and an end for a reason not
+    ``allowed``, or a second end, is a wrong one."""
+    events = [r for daemon in daemons for r in daemon.session_events()]
+    ends = [r for r in events if r["event_type"] == "session_ended"]
+    periods = mode_periods(events)
+    announced = {str(r["session_id"]): str(r["reason"]) for r in ends}
+    rec = FaultRecord(
+        fault,
+        recovery_s=recovery_s,
+        events_lost=len(missing(expected, [r["event_type"] for r in events])),
+        log_rows_lost=await log_rows_lost(
+            daemons[0].database_url, periods, reasons=announced, within=0
+        ),
+        orphans=orphans,
+        wrongly_ended=wrongly_ended([str(r["reason"]) for r in ends], allowed),
+        note=note,
+    )
+    record(rec)
+    return rec
 
 
 # --- one file per fault ----------------------------------------------------------------------

@@ -10,7 +10,9 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from coachd.ari.client import AriClient
@@ -90,3 +92,11 @@ def no_stray_daemons() -> Iterator[None]:
     for pid in stray:
         os.kill(pid, 9)
     assert stray == [], f"tests left coachd running: {stray}"
+
+
+async def call_json(
+    http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+) -> tuple[int, Any]:
+    """An HTTP API call: its status and JSON body."""
+    async with http.request(method, path, **kwargs) as resp:
+        return resp.status, await resp.json()

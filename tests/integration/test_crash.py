@@ -9,15 +9,7 @@ import json
 import time
 
 from coachd.ari.client import AriClient
-from tests.integration.chaos import (
-    FaultRecord,
-    log_rows_lost,
-    missing,
-    mode_periods,
-    read_log,
-    record,
-    wrongly_ended,
-)
+from tests.integration.chaos import mode_periods, read_log, record_stopped
 from tests.integration.conftest import coachd_leftovers, wait_no_leftovers
 from tests.sandbox.callcenter import connect_call, settle, supervisor_dials
 from tests.sandbox.daemon import ARTIFACTS, Daemon
@@ -87,26 +79,15 @@ async def test_a_restarted_coachd_removes_what_a_killed_one_left(
         assert all(p.ended_at is not None for p in found), found
     finally:
         assert second.stop() == 0, second.tail()
-    events = [r for daemon in (first, second) for r in daemon.session_events()]
-    never_logged = missing(["session_started", "session_ended"], [r["event_type"] for r in events])
     # Both coachds have stopped: every row must be there now.
-    periods = mode_periods(events)
-    rows = await log_rows_lost(first.database_url, periods, reasons=ending, within=0)
-    record(
-        FaultRecord(
-            "coachd kill -9, restarted",
-            recovery_s=cleaned - killed,
-            events_lost=len(never_logged),
-            log_rows_lost=rows,
-            orphans=len(left),
-            wrongly_ended=wrongly_ended(
-                [str(r.get("reason")) for r in events if r["event_type"] == "session_ended"],
-                {"lost"},
-            ),
-            note="recovery: kill to leftovers removed and supervisor hung up, incl. 0.5 s"
-            " before the restart; events from both coachds' logs, not MQTT"
-            f" (never logged: {', '.join(never_logged) or 'none'}); log rows: the killed"
-            " session's row and periods in the shared coaching log, ended 'lost' by the"
-            " restarted coachd; wrongly ended: an end other than 'lost', or a second one",
-        )
+    await record_stopped(
+        "coachd kill -9, restarted",
+        [first, second],
+        recovery_s=cleaned - killed,
+        orphans=len(left),
+        allowed={"lost"},
+        note="recovery: kill to leftovers removed and supervisor hung up, incl. 0.5 s"
+        " before the restart; events from both coachds' logs, not MQTT; log rows: the"
+        " killed session's row and periods in the shared coaching log, ended 'lost' by"
+        " the restarted coachd; wrongly ended: an end other than 'lost', or a second one",
     )

@@ -18,14 +18,7 @@ import pytest
 
 from coachd.ari.client import AriClient
 from coachd.ari.errors import AriError
-from tests.integration.chaos import (
-    FaultRecord,
-    log_rows_lost,
-    missing,
-    mode_periods,
-    record,
-    wrongly_ended,
-)
+from tests.integration.chaos import record_stopped
 from tests.integration.conftest import wait_no_leftovers
 from tests.mqtt.conftest import Subscriber
 from tests.sandbox.callcenter import connect_call, settle, supervisor_dials
@@ -65,25 +58,15 @@ async def test_sigterm_ends_sessions_with_a_tone_and_exits_in_time(
     t = time.monotonic()
     await asyncio.sleep(0.6)
     assert call.caller.ear.capture.fraction_with("agent", t, t + 0.5) > 0.9
-    events = daemon.session_events()
-    logged = [r["event_type"] for r in events]
     # coachd flushed its coaching log as it stopped: every row must be there now.
-    periods = mode_periods(events)
-    rows = await log_rows_lost(
-        daemon.database_url, periods, reasons=dict.fromkeys(periods, "shutdown"), within=0
-    )
-    record(
-        FaultRecord(
-            "coachd SIGTERM mid-session",
-            recovery_s=exited - asked,
-            events_lost=len(missing(["session_started", "session_ended"], logged)),
-            log_rows_lost=rows,
-            orphans=len(left),
-            wrongly_ended=wrongly_ended([r["reason"] for r in ended], {"shutdown"}),
-            note="not restarted: recovery is SIGTERM to exit, session ended with a tone;"
-            " events from coachd's log, not MQTT; log rows: read once after the exit,"
-            " ended 'shutdown'",
-        )
+    await record_stopped(
+        "coachd SIGTERM mid-session",
+        [daemon],
+        recovery_s=exited - asked,
+        orphans=len(left),
+        allowed={"shutdown"},
+        note="not restarted: recovery is SIGTERM to exit, session ended with a tone;"
+        " events from coachd's log, not MQTT; log rows: read once after the exit",
     )
 
 
@@ -187,24 +170,15 @@ async def test_a_cut_ari_connection_is_noticed_and_the_session_goes_on(
         assert await asyncio.to_thread(daemon.stop) == 0, daemon.tail()
     assert not daemon.errors()
     # coachd has exited: its log holds every event it emitted, its coaching log every row.
-    events = daemon.session_events()
-    logged = [r["event_type"] for r in events]
-    reasons = [r["reason"] for r in daemon.session_events(event_type="session_ended")]
-    periods = mode_periods(events)
-    rows = await log_rows_lost(
-        daemon.database_url, periods, reasons=dict.fromkeys(periods, "supervisor_hangup"), within=0
-    )
-    record(
-        FaultRecord(
-            "ARI websocket cut for 2 s mid-session",
-            recovery_s=back - restored,
-            events_lost=len(missing(["session_started", "mode_changed", "session_ended"], logged)),
-            log_rows_lost=rows,
-            orphans=len(left),
-            wrongly_ended=wrongly_ended(reasons, {"supervisor_hangup"}),
-            note="recovery: restore to reconciled; events from coachd's log, not MQTT;"
-            " log rows: read once after coachd stopped, ended 'supervisor_hangup'",
-        )
+    await record_stopped(
+        "ARI websocket cut for 2 s mid-session",
+        [daemon],
+        recovery_s=back - restored,
+        orphans=len(left),
+        allowed={"supervisor_hangup"},
+        expected=("session_started", "mode_changed", "session_ended"),
+        note="recovery: restore to reconciled; events from coachd's log, not MQTT;"
+        " log rows: read once after coachd stopped",
     )
 
 
@@ -237,25 +211,15 @@ async def test_a_supervisor_gone_while_ari_was_cut_is_cleaned_up_on_reconnect(
         )
     finally:
         assert await asyncio.to_thread(daemon.stop) == 0, daemon.tail()
-    events = daemon.session_events()
-    logged = [r["event_type"] for r in events]
-    reasons = [r["reason"] for r in daemon.session_events(event_type="session_ended")]
     # coachd has stopped: every coaching-log row must be there now.
-    periods = mode_periods(events)
-    rows = await log_rows_lost(
-        daemon.database_url, periods, reasons=dict.fromkeys(periods, "supervisor_hangup"), within=0
-    )
-    record(
-        FaultRecord(
-            "ARI cut while the supervisor hangs up",
-            recovery_s=cleaned - restored,
-            events_lost=len(missing(["session_started", "session_ended"], logged)),
-            log_rows_lost=rows,
-            orphans=len(left),
-            wrongly_ended=wrongly_ended(reasons, {"supervisor_hangup"}),
-            note="recovery: restore to leftovers removed; events from coachd's log, not MQTT;"
-            " log rows: read once after coachd stopped, ended 'supervisor_hangup'",
-        )
+    await record_stopped(
+        "ARI cut while the supervisor hangs up",
+        [daemon],
+        recovery_s=cleaned - restored,
+        orphans=len(left),
+        allowed={"supervisor_hangup"},
+        note="recovery: restore to leftovers removed; events from coachd's log, not MQTT;"
+        " log rows: read once after coachd stopped",
     )
 
 
@@ -320,30 +284,19 @@ async def test_asterisk_stopped_and_restarted_ends_the_session_once_leaving_noth
         with contextlib.suppress(subprocess.SubprocessError, AriError):
             await asyncio.to_thread(sandbox, "start-instance", "pbx")
         assert daemon.stop() == 0, daemon.tail()
-    events = daemon.session_events()
-    logged = [r["event_type"] for r in events]
-    # coachd has stopped: every coaching-log row must be there now, each session's
-    # row ended for the reason coachd announced (checked above).
-    periods = mode_periods(events)
-    announced = {
-        str(r["session_id"]): str(r["reason"])
-        for r in daemon.session_events(event_type="session_ended")
-    }
-    rows = await log_rows_lost(daemon.database_url, periods, reasons=announced, within=0)
     if how == "kill":
         fault, allowed = "Asterisk kill -9, restarted", {"asterisk_restart"}
     else:
         fault = "Asterisk graceful stop (core stop now), restarted"
         allowed = {"asterisk_restart", "agent_hangup", "supervisor_hangup"}
-    record(
-        FaultRecord(
-            fault,
-            recovery_s=reconnected.result() - back,
-            events_lost=len(missing(["session_started", "session_ended"], logged)),
-            log_rows_lost=rows,
-            orphans=len(left),
-            wrongly_ended=wrongly_ended(reasons, allowed),
-            note="recovery: ARI answering again to coachd reconciled; events from coachd's"
-            " log, not MQTT; log rows: read once after coachd stopped, ended as announced",
-        )
+    # coachd has stopped: every coaching-log row must be there now, each session's
+    # row ended for the reason coachd announced (checked above).
+    await record_stopped(
+        fault,
+        [daemon],
+        recovery_s=reconnected.result() - back,
+        orphans=len(left),
+        allowed=allowed,
+        note="recovery: ARI answering again to coachd reconciled; events from coachd's"
+        " log, not MQTT; log rows: read once after coachd stopped",
     )

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from coachd.ari.client import AriClient
-from tests.integration.conftest import wait_no_leftovers
+from tests.integration.conftest import call_json, wait_no_leftovers
 from tests.sandbox.callcenter import (
     DETECTOR,
     TONES,
@@ -42,13 +42,6 @@ def coachd_daemon() -> Iterator[Daemon]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(BASE) as session:
         yield session
-
-
-async def call_json(
-    http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
-) -> tuple[int, Any]:
-    async with http.request(method, path, **kwargs) as resp:
-        return resp.status, await resp.json()
 
 
 async def test_health_is_public_and_everything_else_needs_a_token(

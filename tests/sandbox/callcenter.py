@@ -54,6 +54,20 @@ def changed_paths(before: str, after: str) -> list[tuple[str, str, bool]]:
     return [(lis, spk, new[(lis, spk)]) for (lis, spk) in new if old[(lis, spk)] != new[(lis, spk)]]
 
 
+async def switch_heard(ears: dict[str, RtpCapture], before: str, after: str, sent: float) -> float:
+    """When every path a switch sent at ``sent`` changes (:func:`changed_paths`) was
+    heard changed: a path opening heard at once, a closing one after 3 silent frames."""
+    observed = sent
+    for listener, speaker, heard in changed_paths(before, after):
+        ear = ears[listener]
+        if heard:
+            seen = await ear.wait_for(speaker, 3.0, after=sent)
+        else:
+            seen = await ear.wait_without(speaker, 3.0, after=sent, consecutive=3)
+        observed = max(observed, seen)
+    return observed
+
+
 @dataclass
 class Party:
     name: str

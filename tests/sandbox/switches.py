@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tests.audio.analysis import Frame
-from tests.sandbox.callcenter import Call, Party, WireTap, changed_paths
+from tests.sandbox.callcenter import Call, Party, WireTap, switch_heard
 from tests.sandbox.daemon import Daemon
 
 DIGITS = {"monitor": "4", "whisper": "5", "barge": "6"}
@@ -86,14 +86,7 @@ async def fifty_switches(
         sent = time.monotonic()
         sent_times.append((sent, target))
         await sup.leg.dtmf(DIGITS[target])
-        observed = sent
-        for listener, speaker, heard in changed_paths(current, target):
-            ear = ears[listener]
-            if heard:
-                seen = await ear.wait_for(speaker, 3.0, after=sent)
-            else:
-                seen = await ear.wait_without(speaker, 3.0, after=sent, consecutive=3)
-            observed = max(observed, seen)
+        observed = await switch_heard(ears, current, target, sent)
         latencies.append(observed - sent)
         timeline.append((observed, target))
         current = target
