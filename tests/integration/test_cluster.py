@@ -345,6 +345,15 @@ async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agent
     assert not problems, problems
     changed = await remote.wait_event("mode_changed", where=lambda r: r["after"] == "barge")
     assert changed["source"] == "api"
+    # Private whisper (no feature digit for it): only over the API, across the hop too.
+    private_asked = time.monotonic()
+    status, view = await call_json(
+        http, "PATCH", path, headers=SUP1, json={"mode": "private_whisper"}
+    )
+    assert (status, view["mode"]) == (200, "private_whisper"), view
+    private_at = await settle(call, sup, "private_whisper", after=private_asked, timeout=5.0)
+    problems = await check_routing(call, sup, "private_whisper", private_at + 0.1, private_at + 1.1)
+    assert not problems, problems
     # Another supervisor's token, or a mode the API does not know: pbx2's answers.
     status, refused = await call_json(http, "PATCH", path, headers=SUP2, json={"mode": "monitor"})
     assert (status, refused["error"]["code"]) == (404, "not_found")
@@ -374,7 +383,11 @@ async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agent
 
     # Not one frame of the supervisor at the caller outside barge, on the wire either.
     await asyncio.sleep(0.5)
-    for t0, t1 in ((answered, asked), (monitor_at + 0.2, time.monotonic())):
+    for t0, t1 in (
+        (answered, asked),
+        (private_at + 0.2, sent),
+        (monitor_at + 0.2, time.monotonic()),
+    ):
         assert wire["caller"].capture.count_with("supervisor", t0, t1) == 0
         assert call.caller.ear.capture.count_with("supervisor", t0, t1) == 0
 
