@@ -10,6 +10,7 @@ token only on that supervisor's sessions. A browser console login's cookie
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Callable
@@ -353,12 +354,23 @@ class Api:
         )
         await response.prepare(request)
         principal = request[PRINCIPAL]
+        # A console login's stream lasts as long as the login: until it expires,
+        # or, at the next event, once it logged out.
+        login = request.get(console.CONSOLE_SESSION)
+        cookie = request.cookies.get(self.console.cookie, "")
         try:
-            async for item in self.feed.follow(int(last)):
-                if principal.role != "admin" and item.payload.get("supervisor") != principal.user:
-                    continue
-                chunk = f"id: {item.id}\nevent: {item.type}\ndata: {json.dumps(item.payload)}\n\n"
-                await response.write(chunk.encode())
+            async with asyncio.timeout_at(login.expires if login is not None else None):
+                async for item in self.feed.follow(int(last)):
+                    if login is not None and self.console.sessions.get(cookie) is None:
+                        break
+                    if self.ops.visible(principal, item.payload):
+                        await response.write(_sse(item.id, item.type, item.payload))
+        except TimeoutError:
+            log.info("http_event_stream_login_expired", user=principal.user)
         except ConnectionResetError:
             pass  # the client went away: nothing more to send
         return response
+
+
+def _sse(event_id: int, event_type: str, payload: dict[str, Any]) -> bytes:
+    return f"id: {event_id}\nevent: {event_type}\ndata: {json.dumps(payload)}\n\n".encode()

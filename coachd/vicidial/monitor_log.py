@@ -7,7 +7,9 @@ monitoring reports list coachd's sessions:
 
 - ``session_started`` inserts the first period's row;
 - ``mode_changed`` ends the current period's row and inserts the next one;
-- ``session_ended`` ends the current period's row.
+- ``session_ended`` ends the current period's row; for a session this run
+  never saw (reason ``lost``: a killed predecessor's, ended by
+  :mod:`coachd.recovery`), it ends whatever row of that session is still open.
 
 ``monitor_type``: monitor is ``LISTEN``, whisper and private_whisper are
 ``WHISPER``, barge is ``BARGE``. Times are wall-clock times in VICIdial's
@@ -103,6 +105,8 @@ class MonitorRow:
     start_time: datetime | None = None
     monitor_type: str = "LISTEN"
     context: MonitorContext | None = None
+    close_open: bool = False
+    """End every row of the session still open (at ``end_time``): a lost session's."""
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -123,6 +127,7 @@ class MonitorRow:
             start_time=_time(data.get("start_time")),
             monitor_type=str(data.get("monitor_type", "LISTEN")),
             context=None if context is None else MonitorContext(**context),
+            close_open=bool(data.get("close_open", False)),
         )
 
 
@@ -147,6 +152,13 @@ _CLOSE = (
 )
 
 
+_CLOSE_OPEN = (
+    "UPDATE vicidial_rt_monitor_log SET monitor_end_time = ?,"
+    " monitor_sec = GREATEST(0, TIMESTAMPDIFF(SECOND, monitor_start_time, ?))"
+    " WHERE caller_code LIKE ? AND monitor_end_time IS NULL"
+)
+
+
 class MonitorLogWriter:
     """Applies :class:`MonitorRow` s (idempotently) to ``vicidial_rt_monitor_log``."""
 
@@ -155,6 +167,9 @@ class MonitorLogWriter:
 
     async def record(self, row: MonitorRow) -> None:
         async with self.pool.transaction() as cur:
+            if row.close_open:
+                prefix = caller_code(row.session_id, 0)[: -len("000000")]
+                await cur.execute(_CLOSE_OPEN, (row.end_time, row.end_time, prefix + "%"))
             if row.close is not None:
                 await cur.execute(_CLOSE, (row.end_time, row.monitor_sec, row.close))
             if row.open is not None:
@@ -242,6 +257,8 @@ class MonitorLog(Spooler[MonitorRow]):
             )
             return self._open(sid, 1, at, data.get("mode"), context, MonitorRow(sid))
         period = self._periods.get(sid)
+        if period is None and event.type == "session_ended" and data.get("reason") == "lost":
+            return MonitorRow(sid, end_time=wall_clock(at, self.zone), close_open=True)
         if period is None or event.type not in ("mode_changed", "session_ended"):
             return None
         closing = MonitorRow(

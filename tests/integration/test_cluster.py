@@ -43,7 +43,11 @@ from tests.sandbox.callcenter import (
 )
 from tests.sandbox.daemon import ARTIFACTS, Daemon
 from tests.sandbox.phones import HARNESS_PASSWORD, HARNESS_USER, PBX2_ARI_URL, Phones
-from tests.sandbox.switches import assert_fifty_switches_held, fifty_switches
+from tests.sandbox.switches import (
+    assert_fifty_switches_held,
+    fifty_switches,
+    switch_by_dtmf,
+)
 
 SECRET = cluster.SECRET
 AGENT = "1301"
@@ -148,14 +152,11 @@ async def test_supervisor_on_pbx_coaches_agent_on_pbx2_across_the_trunk(
     # DTMF on the supervisor's phone (on pbx) switches modes on pbx2.
     switched: dict[str, float] = {}
     for digit, mode in (("4", "monitor"), ("6", "barge"), ("5", "whisper")):
-        sent = time.monotonic()
-        switched[mode] = sent
-        await sup.leg.dtmf(digit)
+        switched[mode], t = await switch_by_dtmf(call, sup, remote, digit, mode)
         changed = await remote.wait_event(
             "mode_changed", timeout=5, where=lambda r, m=mode: r["after"] == m
         )
         assert changed["source"] == "dtmf"
-        t = await settle(call, sup, mode, after=sent, timeout=5.0)
         problems = await check_routing(call, sup, mode, t + 0.1, t + 1.6)
         assert not problems, (mode, problems)
         remote.checkpoint()

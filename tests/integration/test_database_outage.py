@@ -20,6 +20,7 @@ from tests.integration.conftest import wait_no_leftovers
 from tests.sandbox.callcenter import check_routing, connect_call, settle, supervisor_dials
 from tests.sandbox.daemon import Daemon
 from tests.sandbox.phones import Phones
+from tests.sandbox.switches import switch_by_dtmf
 from tests.storage.conftest import TcpProxy, mysql_database, mysql_target, mysql_url
 
 __all__ = ["mysql_database"]  # the fixture, used below
@@ -95,9 +96,7 @@ async def test_session_outlives_a_database_outage_and_every_row_arrives_once(
 
         await proxy.stop()  # the database is gone
         for digit, mode in (("5", "whisper"), ("6", "barge"), ("4", "monitor")):
-            sent = time.monotonic()
-            await sup.leg.dtmf(digit)
-            t0 = await settle(call, sup, mode, after=sent)
+            _, t0 = await switch_by_dtmf(call, sup, daemon, digit, mode)
             assert await check_routing(call, sup, mode, t0 + 0.1, t0 + 0.6) == [], mode
         await sup.leg.dtmf("*")
         ended = await daemon.wait_event("session_ended")

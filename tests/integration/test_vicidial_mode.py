@@ -26,6 +26,7 @@ from tests.sandbox.callcenter import (
 )
 from tests.sandbox.daemon import Daemon
 from tests.sandbox.phones import Phones
+from tests.sandbox.switches import switch_by_dtmf
 from tests.vicidial.conftest import Seed, VicidialDb, _create, _drop
 
 SERVER = "10.0.0.5"
@@ -94,9 +95,7 @@ async def test_a_vicidial_manager_coaches_an_agent_by_vicidial_user_and_vicidial
     started = await vici.wait_event("session_started")
     assert (started["supervisor"], started["agent"]) == ("mgr8", "agent42")
     for digit, mode in (("6", "barge"), ("4", "monitor")):
-        sent = time.monotonic()
-        await sup.leg.dtmf(digit)
-        t0 = await settle(call, sup, mode, after=sent)
+        _, t0 = await switch_by_dtmf(call, sup, vici, digit, mode)
         assert await check_routing(call, sup, mode, t0, t0 + 0.5) == [], mode
     await sup.leg.dtmf("*")
     await vici.wait_event("session_ended")

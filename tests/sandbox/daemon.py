@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,12 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
         self._checkpoint = 0
+
+    @staticmethod
+    def monotonic_at(record: Mapping[str, Any]) -> float:
+        """When a log record was written, on this process's monotonic clock."""
+        wall = datetime.fromisoformat(str(record["timestamp"])).timestamp()
+        return wall - (time.time() - time.monotonic())
 
     def checkpoint(self) -> None:
         """From now on, session_events() and wait_event() see only newer records."""

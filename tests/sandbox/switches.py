@@ -11,11 +11,10 @@ import itertools
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from tests.audio.analysis import Frame
-from tests.sandbox.callcenter import Call, Party, WireTap, switch_heard
+from tests.sandbox.callcenter import Call, Party, WireTap, settle, switch_heard
 from tests.sandbox.daemon import Daemon
 
 DIGITS = {"monitor": "4", "whisper": "5", "barge": "6"}
@@ -54,12 +53,34 @@ def strays(frames: list[Frame], party: str, *, closing: bool) -> int:
 
 def digit_receipts(daemon: Daemon, session_id: str) -> list[float]:
     """When ``daemon`` received each DTMF digit of a session, on the monotonic clock."""
-    wall = time.time() - time.monotonic()
     return [
-        datetime.fromisoformat(r["timestamp"]).timestamp() - wall
+        daemon.monotonic_at(r)
         for r in daemon.records()
         if r.get("event") == "dtmf_received" and r.get("session_id") == session_id
     ]
+
+
+async def switch_by_dtmf(
+    call: Call, sup: Party, daemon: Daemon, digit: str, mode: str, *, timeout: float = 5.0
+) -> tuple[float, float]:
+    """Press ``digit`` on the supervisor's phone; ``(sent, settled)``: when it was
+    sent, and when every path of ``mode`` was as expected, counted from when
+    ``daemon`` (running the session) switched. While a digit is sent the
+    supervisor's phone is silent, which would look like a closed path too soon."""
+
+    def switched(r: dict[str, Any]) -> bool:
+        return (
+            r.get("event") == "session_event"
+            and r.get("event_type") == "mode_changed"
+            and r.get("after") == mode
+        )
+
+    before = len([r for r in daemon.records() if switched(r)])
+    sent = time.monotonic()
+    await sup.leg.dtmf(digit)
+    found = await daemon.wait_record(switched, count=before + 1, timeout=timeout)
+    at = max(sent, daemon.monotonic_at(found[-1]))
+    return sent, await settle(call, sup, mode, after=at, timeout=timeout)
 
 
 async def fifty_switches(

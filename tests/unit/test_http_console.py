@@ -387,6 +387,42 @@ async def test_a_console_login_sees_only_its_supervisors_sessions(console: Conso
     assert b"bbbbbbbbbbb2" not in seen
 
 
+async def read_until_closed(stream: Any, within: float) -> bytes:
+    """Everything the stream sends until the server ends it (TimeoutError if it
+    does not within ``within`` seconds)."""
+    seen = b""
+    async with asyncio.timeout(within):
+        while chunk := await stream.content.readany():
+            seen += chunk
+    return seen
+
+
+async def test_a_console_logins_event_stream_ends_when_the_login_expires() -> None:
+    made = await console_for(make_config(session_ttl=1.5))
+    try:
+        await made.login("sup1")
+        stream = await made.client.get("/v1/events")
+        assert stream.status == 200
+        await read_until_closed(stream, 4.0)  # ended by the server at 1.5 s
+        # A bearer token's stream is not a login's: it goes on.
+        token_stream = await made.client.get("/v1/events", headers=SUP1_TOKEN)
+        with pytest.raises(TimeoutError):
+            await read_until_closed(token_stream, 1.0)
+        token_stream.close()
+    finally:
+        await made.client.close()
+
+
+async def test_after_logout_the_stream_sends_nothing_more(console: Console) -> None:
+    me = await console.login("sup1")
+    client = console.client
+    stream = await client.get("/v1/events")
+    logout = await client.post("/v1/console/logout", headers=csrf(me))
+    assert logout.status in (200, 204)
+    await start(console.feed, "aaaaaaaaaaa1", "sup1", "1042")  # sup1's own session
+    assert b"aaaaaaaaaaa1" not in await read_until_closed(stream, 2.0)
+
+
 async def test_changes_need_the_csrf_token_of_the_login(console: Console) -> None:
     await start(console.feed, "aaaaaaaaaaa1", "sup1", "1042")
     await console.login("sup1")

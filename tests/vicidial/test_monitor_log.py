@@ -218,6 +218,46 @@ async def test_events_of_sessions_it_never_saw_start_write_nothing(
     assert vicidial_db.monitor_rows() == []
 
 
+async def test_a_lost_sessions_open_row_is_ended_by_the_next_run(
+    pool: MysqlPool, contexts: ContextBook, vicidial_db: VicidialDb, tmp_path: Path
+) -> None:
+    """coachd was killed in the session's second period; the restarted coachd ends
+    the session as lost (coachd.recovery): its open row ends then, no other row moves."""
+    clock = Clock()
+
+    def run_of(name: str) -> Running:
+        return Running(
+            MonitorLog(
+                pool,
+                contexts=contexts,
+                spool_path=tmp_path / (name + ".spool.jsonl"),
+                zone=NEW_YORK,
+                clock=clock,
+            )
+        )
+
+    killed = run_of("killed")
+    killed.log.enqueue(SID, started())
+    clock.advance(10)
+    killed.log.enqueue(SID, changed(2, "monitor", "whisper"))
+    await until(lambda: killed.log.written == 2)
+    killed.task.cancel()  # as good as killed: it never sees the end
+
+    clock.advance(95.5)
+    restarted = run_of("restarted")
+    lost = {**base(SID, "whisper"), "reason": "lost", "detail": "coachd stopped"}
+    restarted.log.enqueue(SID, Publish("session_ended", 3, lost))
+    await until(lambda: restarted.log.written == 1)
+    await restarted.stop()
+    assert [
+        (row["caller_code"], row["monitor_end_time"], row["monitor_sec"])
+        for row in vicidial_db.monitor_rows()
+    ] == [
+        (caller_code(SID, 1), at("10:00:10"), 10),
+        (caller_code(SID, 2), at("10:01:45"), 95),
+    ]
+
+
 # --- the database away: nothing lost, nothing twice -----------------------------------------
 
 
