@@ -202,8 +202,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         feed = EventFeed(config.instance)
         if link is not None:
             # Requests for sessions handed over to this node get the API's answers.
-            sink.add(feed)
+            sink.add(feed, link)
             link.perform = SessionOps(engine, feed, config.cues.names).perform
+            # Events of the sessions this node handed over, from the nodes running them.
+            link.mirrored = feed.add
         if config.http.address is not None:
             metrics = Metrics(
                 Readings(

@@ -12,6 +12,11 @@ Topics (under ``cluster.topic_prefix``; QoS 1, not retained)::
     <prefix>/<node>/requests   requests for sessions running on <node>
     <prefix>/<node>/replies    answers to the requests <node> sent
 
+The session's node also sends each of the session's events to the home node,
+on ``<prefix>/<home>/events`` (sealed the same way, context
+``coachd-event.v1.``), so that the home node's event stream and session list
+show it.
+
 Each payload is a sealed token (:func:`coachd.cluster.signing.seal`, HMAC-SHA256
 with ``cluster.secret``, contexts ``coachd-request.v1.`` and ``coachd-reply.v1.``)
 addressed to one node, valid for :data:`MESSAGE_TTL` seconds and taken once.
@@ -31,12 +36,26 @@ from typing import Any, Final, Literal
 import structlog
 
 from coachd.cluster.signing import GrantRefused, Once, new_nonce, seal, unseal
+from coachd.core.commands import Publish
 from coachd.mqtt.topics import Message, topic_level
 
 log = structlog.get_logger(__name__)
 
 REQUEST_CONTEXT: Final = b"coachd-request.v1."
 REPLY_CONTEXT: Final = b"coachd-reply.v1."
+EVENT_CONTEXT: Final = b"coachd-event.v1."
+EVENT_TYPES: Final = frozenset(
+    {
+        "session_started",
+        "mode_changed",
+        "mode_refused",
+        "session_ended",
+        "session_refused",
+        "time_limit_warning",
+        "cue_played",
+        "cue_refused",
+    }
+)
 MESSAGE_TTL: Final = 10.0
 ANSWER_TIMEOUT: Final = 5.0
 """How long the home node waits for the session's node (its own wait is 3 s)."""
@@ -79,6 +98,9 @@ class ForwardTopics:
 
     def replies(self, node: str) -> str:
         return f"{self.prefix}/{topic_level(node)}/replies"
+
+    def events(self, node: str) -> str:
+        return f"{self.prefix}/{topic_level(node)}/events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +263,36 @@ class Forwarder:
         }
         token = seal(claims, self._secret, REPLY_CONTEXT)
         self.send([Message(self.topics.replies(request.origin), token.encode(), retain=False)])
+
+    # --- events of handed-over sessions ----------------------------------------------
+
+    def mirror(self, home: str, event: Publish) -> None:
+        """Send an event of a session handed over by ``home`` to it."""
+        claims: dict[str, object] = {
+            "iss": self.node,
+            "aud": home,
+            "type": event.type,
+            "seq": event.seq,
+            "data": event.data,
+            "exp": self._expiry(),
+            "nonce": new_nonce(),
+        }
+        token = seal(claims, self._secret, EVENT_CONTEXT)
+        self.send([Message(self.topics.events(home), token.encode(), retain=False)])
+
+    def take_event(self, payload: bytes) -> Publish | None:
+        """An event another node sent of a session handed over by this one."""
+        try:
+            claims = self._open(payload, EVENT_CONTEXT)
+            kind, seq, data = claims.get("type"), claims.get("seq"), _dict(claims.get("data"))
+            if kind not in EVENT_TYPES or not isinstance(seq, int) or isinstance(seq, bool):
+                raise GrantRefused("malformed", "bad event")
+            if not isinstance(data.get("session_id"), str):
+                raise GrantRefused("malformed", "bad session_id")
+        except GrantRefused as exc:
+            log.warning("cluster_event_refused", reason=exc.reason, detail=exc.detail)
+            return None
+        return Publish(str(kind), seq, data)
 
     def _open(self, payload: bytes, context: bytes) -> dict[str, object]:
         try:

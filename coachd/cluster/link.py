@@ -12,21 +12,27 @@ the same reconnect, backoff and queueing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
 from coachd.cluster.forwarding import Answer, Forwarded, Forwarder, error_body
 from coachd.cluster.node import ClusterNode
 from coachd.config import MqttConfig
+from coachd.core.commands import Publish
+from coachd.core.session import Session
 from coachd.mqtt.publisher import MqttPublisher
 
 log = structlog.get_logger(__name__)
 
 Perform = Callable[[Forwarded], Awaitable[Answer]]
 """Runs a forwarded request against this node's sessions (the HTTP API's rules)."""
+Mirrored = Callable[[Publish], Coroutine[Any, Any, None]]
+"""Takes an event of a session this node handed over (the HTTP feed)."""
+FINAL_EVENTS = ("session_ended", "session_refused")
 
 
 class ClusterLink:
@@ -47,10 +53,23 @@ class ClusterLink:
                 topics.available_filter: self._available,
                 forwarder.topics.requests(node.node): self._request,
                 forwarder.topics.replies(node.node): self._reply,
+                forwarder.topics.events(node.node): self._event,
             },
         )
         self.perform: Perform | None = None
+        self.mirrored: Mirrored | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- EventSink: events of the sessions other nodes handed over ---------------------
+
+    async def publish(self, session: Session, event: Publish) -> None:
+        """Send an event of a handed-over session to its home node too."""
+        home = self.node.hosted.get(session.id)
+        if home is None or self.node.forwarder is None:
+            return
+        self.node.forwarder.mirror(home, event)
+        if event.type in FINAL_EVENTS:
+            del self.node.hosted[session.id]
 
     # --- listeners (called on the publisher's connection task) --------------------
 
@@ -69,6 +88,16 @@ class ClusterLink:
         assert self.node.forwarder is not None
         if not retained:
             self.node.forwarder.on_reply(payload)
+
+    def _event(self, topic: str, payload: bytes, retained: bool) -> None:
+        assert self.node.forwarder is not None
+        event = None if retained else self.node.forwarder.take_event(payload)
+        sid = str(event.data.get("session_id")) if event is not None else ""
+        if event is None or self.mirrored is None or sid not in self.node.handoffs:
+            return
+        task = asyncio.create_task(self.mirrored(event), name="cluster-event")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _request(self, topic: str, payload: bytes, retained: bool) -> None:
         assert self.node.forwarder is not None

@@ -97,6 +97,8 @@ class ClusterNode:
         """Sessions sent to other nodes: where requests for them go."""
         self.forwarder: Forwarder | None = None
         """Set by the cluster link (:mod:`coachd.cluster.link`)."""
+        self.hosted: dict[str, str] = {}
+        """Sessions handed over to this node: session id -> the node that sent them."""
 
     # --- the supervisor's node ------------------------------------------------
 
@@ -174,6 +176,7 @@ class ClusterNode:
                 endpoint=channel_endpoint,
             )
             return e.Refused("not_permitted", "grant refused: " + exc.reason)
+        self.hosted[grant.session_id] = grant.issuer
         log.info(
             "cluster_grant_accepted",
             issuer=grant.issuer,

@@ -38,6 +38,10 @@ class EventFeed:
         self.closed = False
 
     async def publish(self, session: Session, event: c.Publish) -> None:
+        await self.add(event)
+
+    async def add(self, event: c.Publish) -> None:
+        """An event of a session here, or of one another node runs (cluster)."""
         now = datetime.now(UTC)
         payload = event_payload(event, event_id=new_event_id(), at=now, instance=self.instance)
         item = FeedItem(self._next, event.type, payload)

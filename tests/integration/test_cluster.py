@@ -297,6 +297,35 @@ async def test_forged_unsigned_and_replayed_grants_are_refused(
     assert await wait_no_leftovers(pbx2, within=3.0) == []
 
 
+async def home_view(
+    http: aiohttp.ClientSession, sid: str, ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The home node's listing of ``sid``, once ``ready`` says it is up to date."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        _, listing = await call_json(http, "GET", "/v1/sessions", headers=ADMIN)
+        found = [v for v in listing["sessions"] if v["session_id"] == sid]
+        if found and ready(found[0]):
+            return dict(found[0])
+        assert time.monotonic() < deadline, listing
+        await asyncio.sleep(0.05)
+
+
+async def home_events(http: aiohttp.ClientSession) -> list[tuple[str, dict[str, Any]]]:
+    """Every event in the home node's event stream so far: (type, payload)."""
+    text = ""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.0), http.get("/v1/events", headers=ADMIN) as resp:
+            async for raw in resp.content:
+                text += raw.decode()
+    out = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            out.append((fields["event"], json.loads(fields["data"])))
+    return out
+
+
 async def answer_rung_supervisor(phones: Phones) -> tuple[Party, float]:
     """Answer the call coachd placed to phone 2001; the supervisor talks."""
     leg = await phones.answer("2001")
@@ -332,9 +361,8 @@ async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agent
     path = "/v1/sessions/" + sid
     status, view = await call_json(http, "GET", path, headers=SUP1)
     assert (status, view["state"], view["mode"], view["agent"]) == (200, "active", "whisper", AGENT)
-    # Listed by the node that runs it, not twice.
-    status, listing = await call_json(http, "GET", "/v1/sessions", headers=ADMIN)
-    assert sid not in [v["session_id"] for v in listing["sessions"]]
+    # The home node lists it too, as pbx2 reports its events back.
+    assert (await home_view(http, sid, lambda v: v["state"] == "active"))["mode"] == "whisper"
 
     # PATCH on the home node switches on pbx2; the audio follows.
     asked = time.monotonic()
@@ -399,6 +427,11 @@ async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agent
     await asyncio.wait_for(sup.leg.hung_up.wait(), 5)
     status, view = await call_json(http, "GET", path, headers=SUP1)
     assert (status, view["state"], view["reason"]) == (200, "ended", "api")
+    mirrored = await home_view(http, sid, lambda v: v["state"] == "ended")
+    assert (mirrored["reason"], mirrored["mode"]) == ("api", "monitor")
+    # The home node's event stream carried the session's events, in order.
+    types = [t for t, p in await home_events(http) if p["session_id"] == sid]
+    assert types == ["session_started", *["mode_changed"] * 3, "session_ended"], types
     assert home.session_events() == []  # every event of it is pbx2's
     assert await wait_no_leftovers(pbx2, within=2.0) == []
     assert await wait_no_leftovers(pbx, within=2.0) == []

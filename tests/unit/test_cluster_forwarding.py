@@ -11,6 +11,7 @@ import pytest
 
 from coachd.cluster.directory import Directory, DirectoryTopics
 from coachd.cluster.forwarding import Answer, Forwarded, Forwarder, Handoffs
+from coachd.core.commands import Publish
 from coachd.mqtt.topics import Message
 from tests.mqtt.asyncapi import Contract
 
@@ -193,3 +194,41 @@ def test_a_node_is_available_only_while_its_last_word_is_online() -> None:
     assert "pbx" not in directory.nodes
     assert topics.node_of_available(PREFIX + "/a/b/available") is None
     assert topics.node_of_available("other/pbx2/available") is None
+
+
+def test_events_of_a_handed_over_session_reach_its_home_node_once() -> None:
+    _, remote, _, remote_wire = pair()
+    home = Forwarder("pbx", SECRET, PREFIX, Wire().send)
+    event = Publish("mode_changed", 3, {"session_id": "0123456789ab", "after": "barge"})
+    remote.mirror("pbx", event)
+    (message,) = remote_wire.sent
+    assert message.topic == PREFIX + "/pbx/events" and not message.retain
+    assert home.take_event(message.payload) == event
+    assert home.take_event(message.payload) is None  # sent again: taken once
+    assert Forwarder("pbx3", SECRET, PREFIX, Wire().send).take_event(message.payload) is None
+    assert Contract().check("site/coachd", message.topic, message.payload) == (
+        "clusterEvents",
+        "clusterEvent",
+    )
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Publish("rm -rf", 1, {"session_id": "0123456789ab"}),
+        Publish("session_started", 1, {"agent": "1301"}),
+    ],
+)
+def test_an_event_of_no_known_kind_or_session_is_dropped(event: Publish) -> None:
+    _, remote, _, remote_wire = pair()
+    remote.mirror("pbx", event)
+    home = Forwarder("pbx", SECRET, PREFIX, Wire().send)
+    assert home.take_event(remote_wire.sent[0].payload) is None
+
+
+async def test_a_request_is_not_taken_for_an_event() -> None:
+    home, _, home_wire, _ = pair()
+    task = await ask(home)
+    remote = Forwarder("pbx2", SECRET, PREFIX, Wire().send)
+    assert remote.take_event(home_wire.sent[0].payload) is None
+    task.cancel()

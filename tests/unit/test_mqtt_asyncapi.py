@@ -31,6 +31,7 @@ RETAINED = {
     "clusterNode": True,
     "clusterRequests": False,
     "clusterReplies": False,
+    "clusterEvents": False,
 }
 
 
@@ -133,6 +134,7 @@ def test_document_structure(contract: Contract) -> None:
         "clusterNode",
         "clusterRequests",
         "clusterReplies",
+        "clusterEvents",
     }
     for name, operation in doc["operations"].items():
         # coachd receives only mode requests and the cluster's messages, which
