@@ -86,8 +86,6 @@ class Engine:
         self.cluster: ClusterNode | None = None
         """Set when ``[cluster]`` is enabled (with :attr:`agents`, the local resolver)."""
         self.agents: AgentResolver | None = None
-        self._grants: dict[str, Grant] = {}
-        """Sessions handed over by another node: session id -> the verified grant."""
 
     # --- events from Asterisk ---------------------------------------------
 
@@ -151,8 +149,8 @@ class Engine:
         session = self.registry.open(
             channel=cid, endpoint=endpoint, agent=agent, mode=mode or Mode.MONITOR, session_id=sid
         )
-        if isinstance(grant, Grant):
-            self._grants[session.id] = grant
+        if isinstance(grant, Grant) and self.cluster is not None:
+            self.cluster.hosted[session.id] = grant
         inbox: asyncio.Queue[e.SessionEvent] = asyncio.Queue()
         self._inboxes[session.id] = inbox
         first: list[c.Command] = session.start()
@@ -192,7 +190,8 @@ class Engine:
             for key in [k for k in self._timers if k[0] == session.id]:
                 self._timers.pop(key).cancel()
             self._inboxes.pop(session.id, None)
-            self._grants.pop(session.id, None)
+            if self.cluster is not None:
+                self.cluster.hosted.pop(session.id, None)
             self.registry.close(session)
             log.info("session_closed", reason=session.end_reason)
 
@@ -334,7 +333,7 @@ class Engine:
         self, session: Session, endpoint: str, agent: str, mode: Mode
     ) -> e.Authorized | e.Refused | e.HandedOff:
         cluster = self.cluster
-        grant = self._grants.get(session.id)
+        grant = cluster.hosted.get(session.id) if cluster is not None else None
         if cluster is not None and grant is not None and self.agents is not None:
             return await cluster.authorize_grant(grant, self.agents)
         result = await self.authorizer.authorize(endpoint, agent, mode)
@@ -384,20 +383,28 @@ class Engine:
         Returns None when the request was passed to the session (its outcome is
         the mode_changed or mode_refused event), else why it was refused.
         """
-        session = self.registry.sessions.get(session_id)
-        if session is None:
-            return "unknown_session"
         mode = parse_mode(mode_name)
-        if mode is None:
+        if mode is None and session_id in self.registry.sessions:
             return "invalid_mode"
-        if not session.supervisor or supervisor != session.supervisor:
-            return "not_your_session"
-        if session.state is not State.ACTIVE:
-            return "session_not_active"
+        session = self._live_session(session_id, supervisor)
+        if isinstance(session, str):
+            return session
+        assert mode is not None  # a known session: checked above
         if mode not in session.granted:
             return "not_permitted"
         self.deliver(session, self.registry.mode_request(session, mode, source))
         return None
+
+    def _live_session(self, session_id: str, supervisor: str) -> Session | str:
+        """``supervisor``'s active session ``session_id``, or why a request to it is refused."""
+        session = self.registry.sessions.get(session_id)
+        if session is None:
+            return "unknown_session"
+        if not session.supervisor or supervisor != session.supervisor:
+            return "not_your_session"
+        if session.state is not State.ACTIVE:
+            return "session_not_active"
+        return session
 
     async def ring_supervisor(
         self, *, session_id: str, endpoint: str, agent: str, mode: Mode, timeout: int = 30
@@ -439,13 +446,9 @@ class Engine:
     def request_cue(self, session_id: str, supervisor: str, name: str, source: str) -> str | None:
         """Ask a session to play a whisper cue; None when passed on (its outcome is
         the cue_played or cue_refused event), else why not."""
-        session = self.registry.sessions.get(session_id)
-        if session is None:
-            return "unknown_session"
-        if not session.supervisor or supervisor != session.supervisor:
-            return "not_your_session"
-        if session.state is not State.ACTIVE:
-            return "session_not_active"
+        session = self._live_session(session_id, supervisor)
+        if isinstance(session, str):
+            return session
         self.deliver(session, e.CueRequested(name, source))
         return None
 

@@ -32,7 +32,6 @@ Perform = Callable[[Forwarded], Awaitable[Answer]]
 """Runs a forwarded request against this node's sessions (the HTTP API's rules)."""
 Mirrored = Callable[[Publish], Coroutine[Any, Any, None]]
 """Takes an event of a session this node handed over (the HTTP feed)."""
-FINAL_EVENTS = ("session_ended", "session_refused")
 
 
 class ClusterLink:
@@ -64,12 +63,9 @@ class ClusterLink:
 
     async def publish(self, session: Session, event: Publish) -> None:
         """Send an event of a handed-over session to its home node too."""
-        home = self.node.hosted.get(session.id)
-        if home is None or self.node.forwarder is None:
-            return
-        self.node.forwarder.mirror(home, event)
-        if event.type in FINAL_EVENTS:
-            del self.node.hosted[session.id]
+        grant = self.node.hosted.get(session.id)
+        if grant is not None and self.node.forwarder is not None:
+            self.node.forwarder.mirror(grant.issuer, event)
 
     # --- listeners (called on the publisher's connection task) --------------------
 

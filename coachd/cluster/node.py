@@ -97,8 +97,9 @@ class ClusterNode:
         """Sessions sent to other nodes: where requests for them go."""
         self.forwarder: Forwarder | None = None
         """Set by the cluster link (:mod:`coachd.cluster.link`)."""
-        self.hosted: dict[str, str] = {}
-        """Sessions handed over to this node: session id -> the node that sent them."""
+        self.hosted: dict[str, Grant] = {}
+        """Sessions handed over to this node and running: session id -> the verified
+        grant (kept by the engine while the session runs)."""
 
     # --- the supervisor's node ------------------------------------------------
 
@@ -176,7 +177,6 @@ class ClusterNode:
                 endpoint=channel_endpoint,
             )
             return e.Refused("not_permitted", "grant refused: " + exc.reason)
-        self.hosted[grant.session_id] = grant.issuer
         log.info(
             "cluster_grant_accepted",
             issuer=grant.issuer,
