@@ -27,6 +27,7 @@ from coachd.ari.client import AriClient
 from coachd.ari.errors import AriError
 from coachd.cluster.signing import issue
 from coachd.core.modes import Mode
+from tests.audio.wire import WireTap
 from tests.integration.conftest import call_json, wait_no_leftovers
 from tests.mqtt.conftest import Subscriber
 from tests.sandbox import cluster
@@ -94,6 +95,20 @@ async def call_on_pbx2(phones: Phones) -> Call:
     return await connect_call(phones, AGENT, trunk="carrier2")
 
 
+async def tapped_call_on_pbx2(
+    phones: Phones, pbx2: AriClient, nodes: tuple[Daemon, Daemon]
+) -> tuple[Call, dict[str, WireTap]]:
+    """From now on in both nodes' logs: a customer's call to agent 1301 on pbx2, with
+    wire taps on what pbx2 sends, once pbx knows the agent is on it."""
+    home, remote = nodes
+    home.checkpoint()
+    remote.checkpoint()
+    call = await call_on_pbx2(phones)
+    wire = await wire_taps(pbx2, AGENT)
+    await listed(home, AGENT)
+    return call, wire
+
+
 async def listed(home: Daemon, agent: str, *, on_call: bool = True, timeout: float = 10.0) -> None:
     """Wait until the supervisors' node knows whether ``agent`` is on a call on
     pbx2: its latest directory record says so, after pbx2 had the time to look
@@ -124,11 +139,7 @@ async def test_supervisor_on_pbx_coaches_agent_on_pbx2_across_the_trunk(
     phones: Phones, pbx: AriClient, pbx2: AriClient, nodes: tuple[Daemon, Daemon]
 ) -> None:
     home, remote = nodes
-    home.checkpoint()
-    remote.checkpoint()
-    call = await call_on_pbx2(phones)
-    wire = await wire_taps(pbx2, AGENT)
-    await listed(home, AGENT)
+    call, wire = await tapped_call_on_pbx2(phones, pbx2, nodes)
 
     dialled = await supervisor_dials(phones, "2001", "*223" + AGENT)
     sup = dialled.party
@@ -186,11 +197,7 @@ async def test_the_caller_never_hears_a_cross_server_whisper(
     phones: Phones, pbx2: AriClient, nodes: tuple[Daemon, Daemon]
 ) -> None:
     home, remote = nodes
-    home.checkpoint()
-    remote.checkpoint()
-    call = await call_on_pbx2(phones)
-    wire = await wire_taps(pbx2, AGENT)
-    await listed(home, AGENT)
+    call, wire = await tapped_call_on_pbx2(phones, pbx2, nodes)
     dialled = await supervisor_dials(phones, "2001", "*223" + AGENT)
     sup = dialled.party
     t = await settle(call, sup, "whisper", after=dialled.answered_at, timeout=5.0)
@@ -343,11 +350,7 @@ async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agent
     http: aiohttp.ClientSession,
 ) -> None:
     home, remote = nodes
-    home.checkpoint()
-    remote.checkpoint()
-    call = await call_on_pbx2(phones)
-    wire = await wire_taps(pbx2, AGENT)
-    await listed(home, AGENT)
+    call, wire = await tapped_call_on_pbx2(phones, pbx2, nodes)
 
     # The dashboard only knows the supervisor's node.
     body = {"supervisor": "sup1", "agent": AGENT, "mode": "whisper"}
@@ -451,11 +454,8 @@ async def test_the_home_nodes_http_api_and_mqtt_set_drive_a_session_on_the_agent
 async def test_fifty_switches_across_the_trunk_keep_the_routing_and_never_leak(
     phones: Phones, pbx: AriClient, pbx2: AriClient, nodes: tuple[Daemon, Daemon]
 ) -> None:
-    home, remote = nodes
-    remote.checkpoint()
-    call = await call_on_pbx2(phones)
-    wire = await wire_taps(pbx2, AGENT)
-    await listed(home, AGENT)
+    _, remote = nodes
+    call, wire = await tapped_call_on_pbx2(phones, pbx2, nodes)
     dialled = await supervisor_dials(phones, "2001", "*222" + AGENT)
     sup = dialled.party
     started = await remote.wait_event("session_started", timeout=10)

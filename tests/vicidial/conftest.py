@@ -22,8 +22,13 @@ import pytest
 
 from coachd.ari.client import Channel, Endpoint
 from coachd.ari.errors import AriNotFound
+from coachd.authorize import EndpointResolver
+from coachd.core.registry import Registry
+from coachd.engine import Engine, FanOut
 from coachd.storage import schema
 from coachd.storage.mysql import MysqlPool, MysqlTarget
+from coachd.vicidial.directory import Directory
+from coachd.vicidial.permissions import VicidialAgentResolver, VicidialAuthorizer
 from tests.storage.conftest import HOST, PASSWORD, PORT, USER
 
 SCHEMA = Path(__file__).with_name("vicidial_schema.sql")
@@ -268,3 +273,22 @@ class FakeAri:
 @pytest.fixture
 def ari() -> Iterator[FakeAri]:
     yield FakeAri()
+
+
+def vicidial_engine(pool: MysqlPool, ari: object) -> tuple[Directory, Engine]:
+    """An engine authorizing from the VICIdial tables (on ``SERVER``), on ``ari``
+    (a fake ARI), publishing nowhere: what the HTTP tests put behind the API."""
+    directory = Directory(pool, server_ip=SERVER)
+    resolver = VicidialAgentResolver(
+        directory,
+        ari,  # type: ignore[arg-type]
+        fallback=EndpointResolver(ari, ("PJSIP",)),  # type: ignore[arg-type]
+    )
+    engine = Engine(
+        ari=ari,  # type: ignore[arg-type]
+        app="coachd",
+        registry=Registry(),
+        authorizer=VicidialAuthorizer(directory, resolver),
+        sink=FanOut(),
+    )
+    return directory, engine

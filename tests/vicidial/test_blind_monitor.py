@@ -9,19 +9,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from coachd.authorize import EndpointResolver
 from coachd.config import parse_config
 from coachd.core.modes import Mode
-from coachd.core.registry import Registry
-from coachd.engine import Engine, FanOut
 from coachd.http.api import VICIDIAL_API, Api
 from coachd.http.feed import EventFeed
 from coachd.storage.mysql import MysqlPool
 from coachd.vicidial.blind_monitor import BlindMonitor, stage_mode
-from coachd.vicidial.directory import Directory
-from coachd.vicidial.permissions import VicidialAgentResolver, VicidialAuthorizer
 
-from .conftest import SERVER, Seed, VicidialDb
+from .conftest import SERVER, Seed, VicidialDb, vicidial_engine
 from .test_http_api import ADMIN, RingingAri
 
 ADMIN_TOKEN = ADMIN["Authorization"][7:]
@@ -43,20 +38,8 @@ async def client_for(
         },
         {},
     )
-    directory = Directory(pool, server_ip=SERVER)
-    resolver = VicidialAgentResolver(
-        directory,
-        ari,  # type: ignore[arg-type]
-        fallback=EndpointResolver(ari, ("PJSIP",)),  # type: ignore[arg-type]
-    )
-    authorizer = VicidialAuthorizer(directory, resolver)
-    engine = Engine(
-        ari=ari,  # type: ignore[arg-type]
-        app="coachd",
-        registry=Registry(),
-        authorizer=authorizer,
-        sink=FanOut(),
-    )
+    directory, engine = vicidial_engine(pool, ari)
+    authorizer = engine.authorizer
     api = Api(config=config, engine=engine, feed=EventFeed("t"), ready=lambda: True)
     if shim:
         api.blind_monitor = BlindMonitor(

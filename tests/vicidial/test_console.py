@@ -10,17 +10,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from coachd.authorize import EndpointResolver
 from coachd.config import parse_config
-from coachd.core.registry import Registry
-from coachd.engine import Engine, FanOut
 from coachd.http.api import Api
 from coachd.http.feed import EventFeed
 from coachd.storage.mysql import MysqlPool
-from coachd.vicidial.directory import Directory
-from coachd.vicidial.permissions import VicidialAgentResolver, VicidialAuthorizer
 
-from .conftest import SERVER, Seed, VicidialDb
+from .conftest import SERVER, Seed, VicidialDb, vicidial_engine
 from .test_http_api import ADMIN, RingingAri
 
 
@@ -64,19 +59,7 @@ async def client(
         },
         {},
     )
-    directory = Directory(pool, server_ip=SERVER)
-    resolver = VicidialAgentResolver(
-        directory,
-        center,  # type: ignore[arg-type]
-        fallback=EndpointResolver(center, ("PJSIP",)),  # type: ignore[arg-type]
-    )
-    engine = Engine(
-        ari=center,  # type: ignore[arg-type]
-        app="coachd",
-        registry=Registry(),
-        authorizer=VicidialAuthorizer(directory, resolver),
-        sink=FanOut(),
-    )
+    directory, engine = vicidial_engine(pool, center)
     api = Api(config=config, engine=engine, feed=EventFeed("t"), ready=lambda: True)
     api.console.use_vicidial(directory)
     c: TestClient[Any, Any] = TestClient(TestServer(api.app()))

@@ -10,17 +10,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from coachd.authorize import EndpointResolver
 from coachd.config import parse_config
-from coachd.core.registry import Registry
-from coachd.engine import Engine, FanOut
 from coachd.http.api import Api
 from coachd.http.feed import EventFeed
 from coachd.storage.mysql import MysqlPool
-from coachd.vicidial.directory import Directory
-from coachd.vicidial.permissions import VicidialAgentResolver, VicidialAuthorizer
 
-from .conftest import SERVER, FakeAri, Seed, VicidialDb
+from .conftest import FakeAri, Seed, VicidialDb, vicidial_engine
 
 ADMIN = {"Authorization": "Bearer admin-token-0123456789"}
 SUP8 = {"Authorization": "Bearer sup8-token-0123456789"}
@@ -57,19 +52,7 @@ async def client_for(pool: MysqlPool, ari: RingingAri, db: VicidialDb) -> TestCl
         },
         {},
     )
-    directory = Directory(pool, server_ip=SERVER)
-    resolver = VicidialAgentResolver(
-        directory,
-        ari,  # type: ignore[arg-type]
-        fallback=EndpointResolver(ari, ("PJSIP",)),  # type: ignore[arg-type]
-    )
-    engine = Engine(
-        ari=ari,  # type: ignore[arg-type]
-        app="coachd",
-        registry=Registry(),
-        authorizer=VicidialAuthorizer(directory, resolver),
-        sink=FanOut(),
-    )
+    _, engine = vicidial_engine(pool, ari)
     api = Api(config=config, engine=engine, feed=EventFeed("t"), ready=lambda: True)
     client: TestClient[Any, Any] = TestClient(TestServer(api.app()))
     await client.start_server()
