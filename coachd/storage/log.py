@@ -24,7 +24,7 @@ from coachd.storage.spool import BACKOFF_CAP, BACKOFF_INITIAL, Spooler, SpoolSta
 from coachd.storage.store import EventRow, RowKind, Store
 
 if TYPE_CHECKING:
-    from coachd.core.session import Session
+    pass
 
 log = structlog.get_logger(__name__)
 
@@ -99,21 +99,8 @@ class CoachingLog(Spooler[EventRow]):
         self.instance = instance
         self._clock = clock
 
-    # --- EventSink ------------------------------------------------------------------
-
-    async def publish(self, session: Session, event: Publish) -> None:
-        """Queue the row for ``event``; never waits for the database."""
-        self.enqueue(session.id, event)
-
-    def enqueue(self, session_id: str, event: Publish) -> None:
-        """Synchronous :meth:`publish` for callers without a :class:`Session`."""
-        try:
-            row = event_row(session_id, event, instance=self.instance, at=self._clock())
-        except Exception:
-            log.exception("coaching_log_event_unconvertible", event_type=event.type)
-            return
-        if row is not None:
-            self.submit(row)
+    def row_for(self, session_id: str, event: Publish) -> EventRow | None:
+        return event_row(session_id, event, instance=self.instance, at=self._clock())
 
 
 def spooled_endings(spool_path: Path) -> set[str]:

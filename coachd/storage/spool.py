@@ -28,11 +28,15 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import structlog
 
 from coachd.storage.errors import StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from coachd.core.commands import Publish
+    from coachd.core.session import Session
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +90,7 @@ class _Events:
     row_rejected: str
     spool_line_unreadable: str
     stop_timed_out: str
+    event_unconvertible: str
 
     @classmethod
     def named(cls, name: str) -> _Events:
@@ -132,6 +137,27 @@ class Spooler(Generic[RowT]):
         """Queue ``row``; never waits for the database."""
         self._queue.append(row)
         self._wakeup.set()
+
+    # --- EventSink: a session event to the row it makes ----------------------------
+
+    def row_for(self, session_id: str, event: Publish) -> RowT | None:
+        """The row ``event`` makes, or None (a subclass that is an event sink says)."""
+        raise NotImplementedError
+
+    async def publish(self, session: Session, event: Publish) -> None:
+        """Queue the row for ``event``; never waits for the database."""
+        self.enqueue(session.id, event)
+
+    def enqueue(self, session_id: str, event: Publish) -> None:
+        """Synchronous :meth:`publish` for callers without a :class:`Session`."""
+        try:
+            row = self.row_for(session_id, event)
+        except Exception:
+            # A bad event must not break the session that reported it.
+            log.exception(self._events.event_unconvertible, event_type=event.type)
+            return
+        if row is not None:
+            self.submit(row)
 
     def stats(self) -> SpoolStats:
         return SpoolStats(

@@ -48,7 +48,7 @@ from coachd.storage.spool import BACKOFF_CAP, BACKOFF_INITIAL, Spooler
 from coachd.vicidial.context import ContextBook, MonitorContext
 
 if TYPE_CHECKING:
-    from coachd.core.session import Session
+    pass
 
 log = structlog.get_logger(__name__)
 
@@ -232,18 +232,8 @@ class MonitorLog(Spooler[MonitorRow]):
         self._clock = clock
         self._periods: dict[str, _Period] = {}
 
-    async def publish(self, session: Session, event: Publish) -> None:
-        """Queue the row for ``event``; never waits for the database."""
-        self.enqueue(session.id, event)
-
-    def enqueue(self, session_id: str, event: Publish) -> None:
-        try:
-            row = self._row(session_id, event, self._clock())
-        except Exception:
-            log.exception("vicidial_monitor_log_event_unconvertible", event_type=event.type)
-            return
-        if row is not None:
-            self.submit(row)
+    def row_for(self, session_id: str, event: Publish) -> MonitorRow | None:
+        return self._row(session_id, event, self._clock())
 
     def _row(self, session_id: str, event: Publish, at: datetime) -> MonitorRow | None:
         data = event.data
