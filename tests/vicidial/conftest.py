@@ -29,7 +29,7 @@ from coachd.storage import schema
 from coachd.storage.mysql import MysqlPool, MysqlTarget
 from coachd.vicidial.directory import Directory
 from coachd.vicidial.permissions import VicidialAgentResolver, VicidialAuthorizer
-from tests.storage.conftest import HOST, PASSWORD, PORT, USER
+from tests.storage.conftest import HOST, PASSWORD, PORT, USER, proxy  # noqa: F401 (a fixture)
 
 SCHEMA = Path(__file__).with_name("vicidial_schema.sql")
 SERVER = "10.0.0.5"
@@ -99,14 +99,19 @@ def _drop(name: str) -> None:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-@pytest.fixture(scope="session")
-def _shared_db() -> Iterator[VicidialDb]:
+def _database() -> Iterator[VicidialDb]:
+    """A VICIdial-shaped database of a random name, dropped afterwards."""
     db = _create(f"coachd_vici_{secrets.token_hex(6)}")
     try:
         yield db
     finally:
         db.close()
         _drop(db.name)
+
+
+@pytest.fixture(scope="session")
+def _shared_db() -> Iterator[VicidialDb]:
+    yield from _database()
 
 
 @pytest.fixture
@@ -120,12 +125,7 @@ def vicidial_db(_shared_db: VicidialDb) -> VicidialDb:
 @pytest.fixture
 def fresh_vicidial_db() -> Iterator[VicidialDb]:
     """A database of its own, for a test that breaks the schema."""
-    db = _create(f"coachd_vici_{secrets.token_hex(6)}")
-    try:
-        yield db
-    finally:
-        db.close()
-        _drop(db.name)
+    yield from _database()
 
 
 @pytest.fixture

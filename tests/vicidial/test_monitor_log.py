@@ -261,16 +261,6 @@ async def test_a_lost_sessions_open_row_is_ended_by_the_next_run(
 # --- the database away: nothing lost, nothing twice -----------------------------------------
 
 
-@pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    p = TcpProxy()
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-
-
 async def test_rows_wait_in_the_spool_during_an_outage_and_replays_never_duplicate(
     vicidial_db: VicidialDb, contexts: ContextBook, proxy: TcpProxy, tmp_path: Path
 ) -> None:

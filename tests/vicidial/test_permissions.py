@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -507,16 +507,6 @@ async def test_an_unreachable_database_refuses_new_sessions(
     assert result == e.Refused(
         "permission_store_unavailable", "the VICIdial database cannot be read"
     )
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    p = TcpProxy()
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
 
 
 async def test_the_database_going_away_and_back_refuses_only_meanwhile(
