@@ -249,7 +249,3 @@ class Directory:
         """The node where ``agent`` is on a call; None when none or ambiguous."""
         found = [e for (_, a), e in self.entries.items() if a == agent]
         return found[0] if len(found) == 1 else None
-
-    def forget_node(self, node: str) -> None:
-        for key in [k for k in self.entries if k[0] == node]:
-            del self.entries[key]

@@ -97,7 +97,7 @@ def test_an_agent_on_two_nodes_is_ambiguous() -> None:
         (m,) = LocalDirectory(node, PREFIX).update({"1301": "PJSIP/1301"}, T0)
         directory.apply(m.topic, m.payload)
     assert directory.locate("1301") is None
-    directory.forget_node("pbx3")
+    directory.apply(directory.topics.entry("pbx3", "1301"), b"")  # pbx3's call ended
     located = directory.locate("1301")
     assert located is not None and located.node == "pbx2"
 
